@@ -1,0 +1,117 @@
+"""Typed readers for environment variables.
+
+Each reader fails loudly with ``ImproperlyConfigured`` naming the variable and the
+value it could not use, so a typo in production stops the process at start-up
+instead of quietly running with a default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _raw(name: str, environ: Mapping[str, str] | None) -> str | None:
+    value = (os.environ if environ is None else environ).get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def env_str(name: str, default: str, *, environ: Mapping[str, str] | None = None) -> str:
+    value = _raw(name, environ)
+    return default if value is None else value
+
+
+def env_bool(name: str, default: bool, *, environ: Mapping[str, str] | None = None) -> bool:
+    value = _raw(name, environ)
+    if value is None:
+        return default
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a boolean: use one of true/false, yes/no, on/off, 1/0."
+    )
+
+
+def env_int(
+    name: str,
+    default: int,
+    *,
+    minimum: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    value = _raw(name, environ)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={number} is below the minimum of {minimum}.")
+    return number
+
+
+def env_list(
+    name: str, default: list[str], *, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    value = _raw(name, environ)
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_url(
+    name: str,
+    default: str,
+    *,
+    schemes: tuple[str, ...],
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    from urllib.parse import urlsplit
+
+    value = env_str(name, default, environ=environ)
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        allowed = ", ".join(f"{s}://" for s in schemes)
+        raise ImproperlyConfigured(f"{name}={value!r} is not a URL starting with {allowed}.")
+    return value
+
+
+def env_database(
+    name: str, default_sqlite_path: str, *, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Parse ``DATABASE_URL``: SQLite file when unset, PostgreSQL (or SQLite) when set."""
+    import dj_database_url
+
+    value = _raw(name, environ)
+    if value is None:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": default_sqlite_path,
+            "TEST": {"NAME": default_sqlite_path.replace(".sqlite3", "-test.sqlite3")},
+        }
+    try:
+        config: dict[str, Any] = dict(dj_database_url.parse(value))
+    except Exception as exc:  # dj-database-url raises several types for bad URLs
+        raise ImproperlyConfigured(f"{name} could not be parsed: {exc}") from None
+    engine = config.get("ENGINE", "")
+    if engine not in {"django.db.backends.postgresql", "django.db.backends.sqlite3"}:
+        raise ImproperlyConfigured(
+            f"{name} must point at PostgreSQL (postgres://...) or SQLite (sqlite:///...)."
+        )
+    if engine == "django.db.backends.postgresql":
+        if not config.get("NAME"):
+            raise ImproperlyConfigured(f"{name} names no database.")
+        # An explicit test name: forked live servers otherwise prefix "test_" twice.
+        config["TEST"] = {"NAME": f"test_{config['NAME']}"}
+    return config

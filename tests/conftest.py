@@ -1,0 +1,51 @@
+"""Shared fixtures: one staff member per role, plus an outsider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from accounts.roles import ADMIN, MODERATOR, SUPPORT, role_assign
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def make_staff(username: str, role: str | None, *, is_staff: bool = True) -> Any:
+    user = get_user_model().objects.create_user(
+        username=username, password=PASSWORD, is_staff=is_staff, email=f"{username}@example.org"
+    )
+    if role:
+        role_assign(user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def support(db: Any) -> Any:
+    return make_staff("sam-support", SUPPORT)
+
+
+@pytest.fixture
+def moderator(db: Any) -> Any:
+    return make_staff("mia-moderator", MODERATOR)
+
+
+@pytest.fixture
+def admin(db: Any) -> Any:
+    return make_staff("ada-admin", ADMIN)
+
+
+@pytest.fixture
+def outsider(db: Any) -> Any:
+    """Signed in, but not staff: the console must refuse them everywhere."""
+    return make_staff("oscar-outsider", None, is_staff=False)
+
+
+@pytest.fixture
+def client_for(client: Any) -> Any:
+    def login(user: Any) -> Any:
+        client.force_login(user)
+        return client
+
+    return login
