@@ -9,6 +9,8 @@ from django.contrib.auth import get_user_model
 
 from accounts.roles import ADMIN, MODERATOR, SUPPORT, role_assign
 
+pytest_plugins = ["tests.fixtures.livekit"]
+
 PASSWORD = "correct-horse-battery-staple"
 
 
