@@ -1,3 +1,31 @@
-from monitoring.models.rooms import Egress, Ingress, Participant, Room, RoomEvent
+from monitoring.models.moderation import (
+    ApiKey,
+    AuditEntry,
+    AuditOutcome,
+    Ban,
+    BanScope,
+)
+from monitoring.models.rooms import (
+    Egress,
+    Ingress,
+    Participant,
+    ParticipantRole,
+    Room,
+    RoomEvent,
+    RoomStatus,
+)
 
-__all__ = ["Egress", "Ingress", "Participant", "Room", "RoomEvent"]
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "AuditOutcome",
+    "Ban",
+    "BanScope",
+    "Egress",
+    "Ingress",
+    "Participant",
+    "ParticipantRole",
+    "Room",
+    "RoomEvent",
+    "RoomStatus",
+]
