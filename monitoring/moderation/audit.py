@@ -1,0 +1,58 @@
+"""The audit log: one append-only row per action, ban, unban, enforcement or key change.
+
+Callers write the row inside the same ``transaction.atomic()`` block as the effect it
+records, so the log and the console's state can never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from accounts.roles import role_of
+from monitoring.models import AuditEntry, AuditOutcome
+
+SYSTEM_ACTOR = "system"
+
+
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    outcome: str,
+    room_name: str = "",
+    room_sid: str = "",
+    identity: str = "",
+    reason: str = "",
+    error: str = "",
+    detail: dict[str, Any] | None = None,
+    actor_name: str | None = None,
+) -> AuditEntry:
+    """Append one audit row. ``actor`` None means the console itself ("system").
+
+    ``actor_name`` overrides the recorded name (e.g. ``"api:<key name>"``).
+    Must run inside the transaction that makes the recorded change.
+    """
+    if outcome not in AuditOutcome.values:
+        raise ValueError(f"Unknown audit outcome {outcome!r}")
+    if not action:
+        raise ValueError("An audit row needs an action")
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record must be called inside transaction.atomic()")
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    if actor_name is None:
+        actor_name = user.get_username() if user is not None else SYSTEM_ACTOR
+    return AuditEntry.objects.create(
+        actor=user,
+        actor_name=actor_name[:150],
+        actor_role=(role_of(user) or "") if user is not None else "",
+        action=action,
+        room_name=room_name,
+        room_sid=room_sid,
+        identity=identity,
+        reason=reason,
+        outcome=outcome,
+        error=error,
+        detail=detail or {},
+    )
