@@ -46,6 +46,9 @@ class Ban(models.Model):
     )
     lifted_by_name = models.CharField(max_length=150, blank=True, default="")
     lift_reason = models.TextField(blank=True, default="")
+    # Set while the ban may still apply, cleared when it is lifted or found expired:
+    # a unique column, so two submissions of the same ban cannot both be stored.
+    active_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     objects = BanQuerySet.as_manager()
 
