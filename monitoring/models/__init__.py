@@ -13,6 +13,7 @@ from monitoring.models.rooms import (
     Room,
     RoomEvent,
     RoomStatus,
+    SyncState,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "Room",
     "RoomEvent",
     "RoomStatus",
+    "SyncState",
 ]

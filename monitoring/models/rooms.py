@@ -153,3 +153,22 @@ class Ingress(models.Model):
 
     def __str__(self) -> str:
         return self.ingress_id
+
+
+class SyncState(models.Model):
+    """How fresh the mirror is: one row, written by the reconciler after every pass.
+
+    When the last pass failed after the last success, pages say LiveKit cannot be
+    reached and that they show the last known state.
+    """
+
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "sync state"
+
+    def __str__(self) -> str:
+        return f"sync state (last success {self.last_success_at})"
