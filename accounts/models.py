@@ -28,3 +28,6 @@ class Capability(models.Model):
             ("manage_staff", "Manage staff accounts"),
             ("manage_api_keys", "Create and revoke API keys"),
         ]
+
+    def __str__(self) -> str:
+        return "capability"

@@ -42,7 +42,9 @@ def roles_sync(**_: Any) -> None:
     codenames = {action.value.split(".", 1)[1] for action in Action}
     permissions = {
         p.codename: p
-        for p in Permission.objects.filter(content_type__app_label="accounts", codename__in=codenames)
+        for p in Permission.objects.filter(
+            content_type__app_label="accounts", codename__in=codenames
+        )
     }
     if len(permissions) != len(codenames):
         return  # permissions are created after this app's migrations; called again then

@@ -25,9 +25,11 @@ def staff_update(*, actor: Any, user: Any, role: str, is_active: bool) -> Any:
     if user.pk == actor.pk and (not is_active or role != ADMIN):
         raise ValidationError("You cannot demote or deactivate your own account.")
     if role_of(user) == ADMIN and (role != ADMIN or not is_active):
-        others = get_user_model().objects.filter(
-            is_active=True, is_staff=True, groups__name=ADMIN
-        ).exclude(pk=user.pk)
+        others = (
+            get_user_model()
+            .objects.filter(is_active=True, is_staff=True, groups__name=ADMIN)
+            .exclude(pk=user.pk)
+        )
         if not others.exists():
             raise ValidationError("The console needs at least one active admin.")
     user.is_active = is_active

@@ -27,8 +27,11 @@ class LogoutView(auth_views.LogoutView):
 
 @staff_required(Action.MANAGE_STAFF)
 def staff_list(request: HttpRequest) -> HttpResponse:
-    users = get_user_model().objects.filter(is_staff=True).prefetch_related("groups").order_by(
-        "username"
+    users = (
+        get_user_model()
+        .objects.filter(is_staff=True)
+        .prefetch_related("groups")
+        .order_by("username")
     )
     form = StaffCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -23,6 +23,14 @@ def make_staff(username: str, role: str | None, *, is_staff: bool = True) -> Any
     return user
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request: pytest.FixtureRequest) -> None:
+    """Hash test passwords cheaply, except where a separate server process must verify them."""
+    if request.node.get_closest_marker("e2e") is None:
+        settings = request.getfixturevalue("settings")
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def support(db: Any) -> Any:
     return make_staff("sam-support", SUPPORT)
