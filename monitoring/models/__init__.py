@@ -1,6 +1,8 @@
 from monitoring.models.moderation import (
+    ActionRequest,
     ApiKey,
     AuditEntry,
+    AuditLogIsAppendOnly,
     AuditOutcome,
     Ban,
     BanScope,
@@ -17,8 +19,10 @@ from monitoring.models.rooms import (
 )
 
 __all__ = [
+    "ActionRequest",
     "ApiKey",
     "AuditEntry",
+    "AuditLogIsAppendOnly",
     "AuditOutcome",
     "Ban",
     "BanScope",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -78,8 +80,26 @@ class AuditOutcome(models.TextChoices):
     FAILED = "failed", "failed"
 
 
+class AuditLogIsAppendOnly(Exception):
+    """Raised on any attempt to edit or delete an audit row (the database refuses too)."""
+
+
+class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
+    def update(self, **kwargs: object) -> int:
+        raise AuditLogIsAppendOnly("Audit entries cannot be edited.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("Audit entries cannot be deleted.")
+
+
 class AuditEntry(models.Model):
-    """One row per action, ban, unban, enforcement or API-key change. Never edited."""
+    """One row per action, ban, unban, enforcement or API-key change. Never edited.
+
+    Append-only at two levels: this model refuses saves of existing rows and deletes,
+    and database triggers (migration 0005) refuse UPDATE and DELETE. The one change
+    allowed is ``actor`` becoming NULL when a staff account is removed; ``actor_name``
+    keeps who it was.
+    """
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -99,6 +119,8 @@ class AuditEntry(models.Model):
     error = models.TextField(blank=True, default="")
     detail = models.JSONField(default=dict, blank=True)
 
+    objects = AuditEntryQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-pk"]
         verbose_name_plural = "audit entries"
@@ -106,6 +128,14 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name} {self.action} {self.outcome}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly("Audit entries cannot be edited.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("Audit entries cannot be deleted.")
 
 
 class ApiKey(models.Model):
@@ -127,3 +157,29 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ActionRequest(models.Model):
+    """One submitted moderator action form, claimed before LiveKit is called.
+
+    Each rendered form carries a fresh ``token``: a double click or a resubmitted
+    form finds its token taken and gets the first result instead of acting twice.
+    While an action runs, ``target`` holds "<action>:<room>:<identity>[:<track>]" so
+    a second moderator's identical action waits for the first to finish; it is
+    cleared when the action ends.
+    """
+
+    token = models.CharField(max_length=64, unique=True)
+    target = models.CharField(max_length=700, unique=True, null=True, blank=True)
+    action = models.CharField(max_length=40)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="action_requests",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.token}"
