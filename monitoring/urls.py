@@ -1,10 +1,17 @@
-from django.urls import path
+from django.urls import include, path
 
-from monitoring.views import health, rooms
+from monitoring.views import api_keys, bans, health, rooms
 
 app_name = "monitoring"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("", rooms.room_list, name="rooms"),
+    path("bans/", bans.ban_list, name="bans"),
+    path("bans/new", bans.ban_create, name="ban-create"),
+    path("bans/<int:ban_id>/lift", bans.ban_lift, name="ban-lift"),
+    path("bans/history", bans.ban_history, name="ban-history"),
+    path("api-keys/", api_keys.api_key_list, name="api-keys"),
+    path("api-keys/<int:key_id>/revoke", api_keys.api_key_revoke_view, name="api-key-revoke"),
+    path("api/v1/", include("monitoring.api.urls")),
 ]

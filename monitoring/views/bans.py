@@ -1,0 +1,221 @@
+"""The bans page: active and past bans, search and filters, create, lift, history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.access import Action, can
+from accounts.decorators import staff_required
+from monitoring.models import AuditEntry, Ban, BanScope, Room
+from monitoring.moderation import bans
+
+PAGE_SIZE = 50
+REASON_PRESETS = (
+    "Harassment",
+    "Hate speech",
+    "Spam or scams",
+    "Sexual content",
+    "Violence or threats",
+    "Ban evasion",
+)
+SCOPE_CHOICES = [("", "Any scope"), (BanScope.ROOM, "Room"), (BanScope.GLOBAL, "Global")]
+STATE_CHOICES = [
+    (bans.BanState.ACTIVE, "Active"),
+    (bans.BanState.EXPIRED, "Expired"),
+    (bans.BanState.LIFTED, "Lifted"),
+    (bans.BanState.ALL, "All"),
+]
+EXPIRY_CHOICES = [(k, label) for k, (label, _) in bans.EXPIRY_PRESETS.items()] + [
+    ("date", "Until a date…")
+]
+
+
+class BanFilterForm(forms.Form):
+    identity = forms.CharField(required=False, max_length=256)
+    scope = forms.ChoiceField(required=False, choices=SCOPE_CHOICES)
+    state = forms.ChoiceField(required=False, choices=STATE_CHOICES)
+
+
+class BanCreateForm(forms.Form):
+    identity = forms.CharField(max_length=bans.IDENTITY_MAX)
+    scope = forms.ChoiceField(choices=[(BanScope.ROOM, "This room"), (BanScope.GLOBAL, "Global")])
+    room_name = forms.CharField(required=False, max_length=bans.ROOM_MAX, label="Room")
+    reason = forms.CharField(max_length=bans.REASON_MAX)
+    expiry = forms.ChoiceField(choices=EXPIRY_CHOICES, initial="24h")
+    expires_on = forms.DateTimeField(
+        required=False,
+        label="Expires on (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("scope") == BanScope.ROOM and not (data.get("room_name") or "").strip():
+            self.add_error("room_name", "Name the room for a room ban.")
+        if data.get("expiry") == "date" and not data.get("expires_on"):
+            self.add_error("expires_on", "Pick the date and time the ban ends.")
+        return data
+
+    def expires_at(self) -> Any:
+        if self.cleaned_data["expiry"] == "date":
+            return self.cleaned_data["expires_on"]
+        return bans.expiry_from_preset(preset=self.cleaned_data["expiry"])
+
+
+class BanLiftForm(forms.Form):
+    reason = forms.CharField(
+        max_length=bans.REASON_MAX,
+        error_messages={"required": "Give a reason for lifting the ban."},
+    )
+
+
+def _page(
+    request: HttpRequest,
+    *,
+    create_form: BanCreateForm | None = None,
+    status: int = 200,
+    lift_errors: dict[int, str] | None = None,
+) -> HttpResponse:
+    filters = BanFilterForm(request.GET or None)
+    cleaned = filters.cleaned_data if filters.is_valid() else {}
+    state = cleaned.get("state") or bans.BanState.ACTIVE
+    now = timezone.now()
+    qs = bans.bans_filter(
+        identity=cleaned.get("identity", ""), scope=cleaned.get("scope", ""), state=state, now=now
+    )
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    if create_form is None:
+        initial = {
+            "identity": request.GET.get("ban_identity", ""),
+            "room_name": request.GET.get("ban_room", ""),
+        }
+        create_form = BanCreateForm(initial={**initial, "expiry": "24h"})
+    context = {
+        "nav": "bans",
+        "filters": filters,
+        "state": state,
+        "page": page,
+        "rows": [(b, bans.ban_state(b, now=now)) for b in page.object_list],
+        "create_form": create_form,
+        "can_ban_room": can(request.user, Action.BAN_ROOM),
+        "can_ban_global": can(request.user, Action.BAN_GLOBAL),
+        "can_unban": can(request.user, Action.UNBAN),
+        "reason_presets": REASON_PRESETS,
+        "room_names": Room.objects.order_by("name").values_list("name", flat=True).distinct()[:200],
+        "lift_errors": lift_errors or {},
+        "querystring": _querystring(request),
+    }
+    template = "monitoring/bans.html#ban-table" if request.htmx else "monitoring/bans.html"
+    return render(request, template, context, status=status)
+
+
+def _querystring(request: HttpRequest) -> str:
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+@require_GET
+@staff_required(Action.VIEW_BANS)
+def ban_list(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+@require_POST
+@staff_required(Action.BAN_ROOM)
+def ban_create(request: HttpRequest) -> HttpResponse:
+    form = BanCreateForm(request.POST)
+    if not form.is_valid():
+        return _page(request, create_form=form, status=400)
+    data = form.cleaned_data
+    try:
+        result = bans.ban_create(
+            actor=request.user,
+            identity=data["identity"],
+            scope=data["scope"],
+            room_name=data["room_name"],
+            reason=data["reason"],
+            expires_at=form.expires_at(),
+        )
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return _page(request, create_form=form, status=400)
+    except bans.BanConflict as exc:
+        form.add_error(None, str(exc))
+        return _page(request, create_form=form, status=409)
+    ban = result.ban
+    where = "everywhere" if ban.scope == BanScope.GLOBAL else f"in {ban.room_name}"
+    summary = f"{ban.identity} is banned {where}."
+    if result.removed_from:
+        summary += f" Removed from {', '.join(result.removed_from)}."
+    else:
+        summary += " They were not in any room in scope."
+    if result.failures:
+        messages.warning(request, summary)
+        for failure in result.failures:
+            place = failure.room_name or "the room list"
+            messages.error(
+                request,
+                f"LiveKit could not enforce the ban in {place}: {failure.error}. "
+                "The ban is recorded and will be enforced when they are seen again.",
+            )
+    else:
+        messages.success(request, summary)
+    return redirect(reverse("monitoring:bans"))
+
+
+@require_POST
+@staff_required(Action.UNBAN)
+def ban_lift(request: HttpRequest, ban_id: int) -> HttpResponse:
+    ban = get_object_or_404(Ban, pk=ban_id)
+    form = BanLiftForm(request.POST)
+    if not form.is_valid():
+        return _page(request, status=400, lift_errors={ban.pk: form.errors["reason"][0]})
+    try:
+        bans.ban_lift(actor=request.user, ban=ban, reason=form.cleaned_data["reason"])
+    except ValidationError as exc:
+        return _page(request, status=400, lift_errors={ban.pk: " ".join(exc.messages)})
+    except bans.BanNotActive as exc:
+        return _page(request, status=409, lift_errors={ban.pk: str(exc)})
+    messages.success(request, f"Ban #{ban.pk} on {ban.identity} lifted.")
+    return redirect(reverse("monitoring:bans"))
+
+
+@require_GET
+@staff_required(Action.VIEW_BANS)
+def ban_history(request: HttpRequest) -> HttpResponse:
+    identity = request.GET.get("identity", "").strip()
+    if not identity or len(identity) > bans.IDENTITY_MAX:
+        return render(
+            request,
+            "monitoring/bans_history.html",
+            {
+                "nav": "bans",
+                "identity": identity,
+                "error": "Name an identity (up to 256 characters) to see its ban history.",
+            },
+            status=400,
+        )
+    now = timezone.now()
+    history = bans.bans_filter(identity=identity, exact_identity=True, now=now)
+    events = AuditEntry.objects.filter(identity=identity, action__startswith="ban.")[:200]
+    return render(
+        request,
+        "monitoring/bans_history.html",
+        {
+            "nav": "bans",
+            "identity": identity,
+            "rows": [(b, bans.ban_state(b, now=now)) for b in history],
+            "events": events,
+        },
+    )
