@@ -1,12 +1,17 @@
 from django.urls import include, path
 
+from monitoring import webhooks
 from monitoring.views import api_keys, bans, health, rooms
 
 app_name = "monitoring"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("livekit/webhook", webhooks.livekit_webhook, name="livekit-webhook"),
     path("", rooms.room_list, name="rooms"),
+    path("rooms/<int:room_id>/", rooms.room_detail, name="room"),
+    path("wall/", rooms.wall, name="wall"),
+    path("wall/<int:room_id>/pin", rooms.wall_pin, name="wall_pin"),
     path("bans/", bans.ban_list, name="bans"),
     path("bans/new", bans.ban_create, name="ban-create"),
     path("bans/<int:ban_id>/lift", bans.ban_lift, name="ban-lift"),

@@ -1,0 +1,81 @@
+"""``manage.py livekit_sync``: keep the mirror equal to LiveKit.
+
+Runs a reconciliation pass every ``ROOMWATCH_SYNC_INTERVAL_SECONDS`` until SIGTERM
+or SIGINT (``--once`` for a single pass). Errors are logged and the loop goes on;
+several copies may run, only one reconciles at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import close_old_connections
+
+from monitoring import realtime
+from monitoring.reconciler import reconcile_once
+
+logger = logging.getLogger("monitoring.livekit_sync")
+
+
+class Command(BaseCommand):
+    help = "Reconcile the mirror with LiveKit's API, in a loop (or once with --once)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--once", action="store_true", help="Run one pass and exit.")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=None,
+            help="Seconds between passes (default: ROOMWATCH_SYNC_INTERVAL_SECONDS).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["once"]:
+            result = reconcile_once()
+            realtime.pushes_wait_idle()
+            if not result.ran:
+                self.stdout.write("Another process is reconciling; nothing done.")
+                return
+            if result.error:
+                raise CommandError(f"LiveKit could not be read: {result.error}")
+            self.stdout.write(
+                f"Reconciled {result.rooms_seen} room(s); "
+                f"corrected {len(result.corrected_room_ids)}."
+            )
+            for line in result.corrections:
+                self.stdout.write(f"  {line}")
+            return
+        interval = options["interval"] or settings.ROOMWATCH_SYNC_INTERVAL_SECONDS
+        if interval <= 0:
+            raise CommandError("--interval must be a positive number of seconds.")
+        stop = threading.Event()
+
+        def request_stop(signum: int, _frame: Any) -> None:
+            logger.info("livekit_sync: signal %s received, stopping", signum)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        logger.info("livekit_sync: reconciling every %s s", interval)
+        while not stop.is_set():
+            try:
+                close_old_connections()
+                result = reconcile_once()
+                if result.error:
+                    logger.warning("livekit_sync: pass failed: %s", result.error)
+                elif result.ran:
+                    logger.info(
+                        "livekit_sync: %d room(s), %d corrected",
+                        result.rooms_seen,
+                        len(result.corrected_room_ids),
+                    )
+            except Exception:
+                logger.exception("livekit_sync: pass crashed; trying again next interval")
+            stop.wait(interval)
+        realtime.pushes_wait_idle()
+        logger.info("livekit_sync: stopped")
