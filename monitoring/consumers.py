@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from accounts.access import Action, can
+from accounts.roles import SUPPORT, role_of
 from monitoring import realtime
+
+# Close code for a refused socket: htmx does not reconnect on 4xxx codes.
+CLOSE_FORBIDDEN = 4403
 
 
 class StaffConsumer(AsyncWebsocketConsumer):
     """Accepts only signed-in staff allowed to view the console."""
 
+    role: str = SUPPORT
+
     async def connect(self) -> None:
         user = self.scope.get("user")
-        allowed = await _can_view(user)
-        if not allowed:
-            await self.close(code=4403)
+        role = await _viewer_role(user)
+        if role is None:
+            await self.close(code=CLOSE_FORBIDDEN)
             return
+        self.role = role
         for group in self.group_names():
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups.append(group)
@@ -27,8 +35,14 @@ class StaffConsumer(AsyncWebsocketConsumer):
     def group_names(self) -> list[str]:
         return []
 
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Pages only listen; anything a client sends is ignored."""
+
     async def fragment_push(self, event: dict[str, Any]) -> None:
-        await self.send(text_data=event["html"])
+        by_role = event.get("by_role") or {}
+        html = by_role.get(self.role) or by_role.get(SUPPORT) or event.get("html")
+        if html:
+            await self.send(text_data=html)
 
 
 class RoomsConsumer(StaffConsumer):
@@ -36,7 +50,20 @@ class RoomsConsumer(StaffConsumer):
         return [realtime.ROOMS_GROUP]
 
 
-async def _can_view(user: Any) -> bool:
-    from channels.db import database_sync_to_async
+class WallConsumer(StaffConsumer):
+    def group_names(self) -> list[str]:
+        return [realtime.WALL_GROUP]
 
-    return await database_sync_to_async(can)(user, Action.VIEW)
+
+class RoomConsumer(StaffConsumer):
+    def group_names(self) -> list[str]:
+        return [realtime.room_group(self.scope["url_route"]["kwargs"]["room_id"])]
+
+
+@database_sync_to_async
+def _viewer_role(user: Any) -> str | None:
+    """The role whose pushed fragments this user gets, or ``None`` to refuse the socket."""
+    if not can(user, Action.VIEW):
+        return None
+    # Staff with the view permission but no role group see the least-privileged variant.
+    return role_of(user) or SUPPORT

@@ -1,0 +1,245 @@
+"""Reads for the console's pages and pushes: every query a page makes lives here.
+
+Each function returns what one template (or one named partial) needs, with a fixed
+number of queries however many rows there are, so a pushed fragment and a reloaded
+page are built from the same data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import F, Q, QuerySet
+
+from monitoring.charts import participant_count_series, participant_count_svg
+from monitoring.models import Egress, Ingress, Participant, Room, RoomEvent, RoomStatus
+
+OPEN_STATUSES: tuple[str, ...] = (
+    RoomStatus.IDLE,
+    RoomStatus.LIVE,
+    RoomStatus.WAITING_RECONNECT,
+)
+# "open" (the default) hides finished rooms; "all" shows every room.
+STATUS_FILTERS: dict[str, tuple[str, ...] | None] = {
+    "open": OPEN_STATUSES,
+    "all": None,
+    **{status.value: (status.value,) for status in RoomStatus},
+}
+STATUS_FILTER_LABELS: dict[str, str] = {
+    "open": "Open (not ended)",
+    "all": "All",
+    **{status.value: status.label.capitalize() for status in RoomStatus},
+}
+# Each sort ends on the primary key so pages never overlap or skip a room.
+SORTS: dict[str, tuple[Any, ...]] = {
+    "busiest": ("-num_participants", "-num_publishers", "-created_at", "-id"),
+    "newest": ("-created_at", "-id"),
+    "name": ("name", "-created_at", "-id"),
+    "longest": (F("live_since").asc(nulls_last=True), "-id"),
+}
+SORT_LABELS: dict[str, str] = {
+    "busiest": "Busiest",
+    "newest": "Newest",
+    "name": "Name",
+    "longest": "Longest live",
+}
+PAGE_SIZE = 50
+SEARCH_MAX_LENGTH = 256
+# Room detail shows at most this many participants of each kind and events.
+PRESENT_LIMIT = 500
+DEPARTED_LIMIT = 200
+EVENT_LIMIT = 200
+WALL_SIZE = 12
+# Participants LiveKit leaves out of a room's counts.
+UNCOUNTED_KINDS = ("EGRESS", "AGENT")
+
+_SOURCE_LABELS = {
+    "CAMERA": "video",
+    "MICROPHONE": "audio",
+    "SCREEN_SHARE": "screen",
+    "SCREEN_SHARE_AUDIO": "screen audio",
+}
+_TYPE_LABELS = {"AUDIO": "audio", "VIDEO": "video", "DATA": "data"}
+
+
+class InvalidQuery(ValueError):
+    """A room-list query the console cannot answer; the message says why."""
+
+
+@dataclass(frozen=True)
+class RoomQuery:
+    search: str = ""
+    status: str = "open"
+    sort: str = "busiest"
+    page: int = 1
+
+    def as_params(self, **overrides: Any) -> dict[str, Any]:
+        """Query-string parameters for links that keep the current search, filter and sort."""
+        params = {"q": self.search, "status": self.status, "sort": self.sort, "page": self.page}
+        params.update(overrides)
+        return {key: value for key, value in params.items() if value not in ("", None)}
+
+
+def room_query_parse(*, params: Any) -> RoomQuery:
+    """Read ``q``, ``status``, ``sort`` and ``page`` from a query dict; ``InvalidQuery`` if bad."""
+    search = (params.get("q") or "").strip()
+    if len(search) > SEARCH_MAX_LENGTH:
+        raise InvalidQuery(f"Search text is limited to {SEARCH_MAX_LENGTH} characters.")
+    if "\x00" in search:
+        raise InvalidQuery("Search text may not contain NUL characters.")
+    status = params.get("status") or "open"
+    if status not in STATUS_FILTERS:
+        allowed = ", ".join(STATUS_FILTERS)
+        raise InvalidQuery(f"Unknown status filter {status!r}; use one of: {allowed}.")
+    sort = params.get("sort") or "busiest"
+    if sort not in SORTS:
+        raise InvalidQuery(f"Unknown sort {sort!r}; use one of: {', '.join(SORTS)}.")
+    raw_page = params.get("page") or "1"
+    try:
+        page = int(raw_page)
+    except (TypeError, ValueError):
+        raise InvalidQuery(f"Page {raw_page!r} is not a whole number.") from None
+    if page < 1:
+        raise InvalidQuery("Pages start at 1.")
+    return RoomQuery(search=search, status=status, sort=sort, page=page)
+
+
+def room_queryset(*, query: RoomQuery) -> QuerySet[Room]:
+    """Rooms matching a query, sorted; searching never scans participants.
+
+    Search matches the *start* of a room name or of a participant identity,
+    case-sensitively, so PostgreSQL answers both with the btree (``_like``)
+    indexes on ``Room.name`` and ``Participant.identity`` instead of a scan.
+    """
+    rooms = Room.objects.all()
+    statuses = STATUS_FILTERS[query.status]
+    if statuses is not None:
+        rooms = rooms.filter(status__in=statuses)
+    if query.search:
+        with_identity = Participant.objects.filter(identity__startswith=query.search).values(
+            "room_id"
+        )
+        rooms = rooms.filter(Q(name__startswith=query.search) | Q(id__in=with_identity))
+    return rooms.order_by(*SORTS[query.sort])
+
+
+def room_list_page(*, query: RoomQuery, per_page: int = PAGE_SIZE) -> Page:
+    """One page of the room list (pages past the end show the last page)."""
+    paginator = Paginator(room_queryset(query=query), per_page)
+    return paginator.get_page(query.page)
+
+
+def room_get(*, room_id: int) -> Room | None:
+    return Room.objects.filter(pk=room_id).first()
+
+
+@dataclass(frozen=True)
+class TrackBadge:
+    label: str
+    muted: bool
+
+
+@dataclass
+class ParticipantRow:
+    participant: Participant
+    tracks: list[TrackBadge]
+    attributes: list[tuple[str, str]]
+
+
+@dataclass
+class RoomDetail:
+    room: Room
+    present: list[ParticipantRow]
+    present_total: int
+    departed: list[ParticipantRow]
+    departed_total: int
+    events: list[RoomEvent]
+    events_total: int
+    egresses: list[Egress]
+    ingresses: list[Ingress]
+    chart_svg: str
+    chart_points: list[tuple[Any, int]] = field(default_factory=list)
+
+
+def track_badges(*, tracks: Iterable[Any]) -> list[TrackBadge]:
+    """Short labels for a participant's tracks: audio / video / screen, and whether muted."""
+    badges = []
+    for track in tracks or ():
+        if not isinstance(track, dict):
+            continue
+        source = str(track.get("source") or "").upper()
+        kind = str(track.get("type") or "").upper()
+        label = _SOURCE_LABELS.get(source) or _TYPE_LABELS.get(kind) or "track"
+        badges.append(TrackBadge(label=label, muted=bool(track.get("muted"))))
+    return badges
+
+
+def _participant_rows(participants: Iterable[Participant]) -> list[ParticipantRow]:
+    rows = []
+    for participant in participants:
+        attributes = participant.attributes if isinstance(participant.attributes, dict) else {}
+        rows.append(
+            ParticipantRow(
+                participant=participant,
+                tracks=track_badges(tracks=participant.tracks),
+                attributes=sorted((str(k), str(v)) for k, v in attributes.items()),
+            )
+        )
+    return rows
+
+
+def room_detail_get(*, room_id: int) -> RoomDetail | None:
+    """Everything the room page shows, or ``None`` if the room is not in the mirror."""
+    room = room_get(room_id=room_id)
+    if room is None:
+        return None
+    participants = room.participants.all()
+    present_qs = participants.filter(left_at__isnull=True).order_by(
+        F("joined_at").asc(nulls_last=True), "id"
+    )
+    departed_qs = participants.filter(left_at__isnull=False).order_by("-left_at", "-id")
+    present = list(present_qs[: PRESENT_LIMIT + 1])
+    departed = list(departed_qs[: DEPARTED_LIMIT + 1])
+    present_total = len(present) if len(present) <= PRESENT_LIMIT else present_qs.count()
+    departed_total = len(departed) if len(departed) <= DEPARTED_LIMIT else departed_qs.count()
+    # The newest events, shown oldest first like a log.
+    events = list(room.events.order_by("-occurred_at", "-id")[: EVENT_LIMIT + 1])
+    events_total = len(events) if len(events) <= EVENT_LIMIT else room.events.count()
+    events = list(reversed(events[:EVENT_LIMIT]))
+    spans = (
+        participants.exclude(kind__in=UNCOUNTED_KINDS)
+        .filter(joined_at__isnull=False)
+        .values_list("joined_at", "left_at")
+    )
+    points = participant_count_series(spans=list(spans), start=room.created_at, end=room.ended_at)
+    return RoomDetail(
+        room=room,
+        present=_participant_rows(present[:PRESENT_LIMIT]),
+        present_total=present_total,
+        departed=_participant_rows(departed[:DEPARTED_LIMIT]),
+        departed_total=departed_total,
+        events=events,
+        events_total=events_total,
+        egresses=list(room.egresses.order_by(F("started_at").desc(nulls_first=True), "-id")),
+        ingresses=list(room.ingresses.order_by("name", "id")),
+        chart_svg=participant_count_svg(points=points),
+        chart_points=points,
+    )
+
+
+def wall_rooms(*, pinned_ids: Sequence[int], size: int = WALL_SIZE) -> list[Room]:
+    """Pinned rooms first (in pin order, any status), then the busiest live rooms."""
+    pinned_map = Room.objects.in_bulk(list(pinned_ids)) if pinned_ids else {}
+    pinned = [pinned_map[pk] for pk in pinned_ids if pk in pinned_map]
+    for room in pinned:
+        room.is_pinned = True  # type: ignore[attr-defined]
+    room_slots = max(size - len(pinned), 0)
+    busiest = list(
+        Room.objects.filter(status=RoomStatus.LIVE)
+        .exclude(pk__in=[room.pk for room in pinned])
+        .order_by(*SORTS["busiest"])[:room_slots]
+    )
+    return pinned + busiest
