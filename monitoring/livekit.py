@@ -315,7 +315,7 @@ class ParticipantInfo:
     joined_at: datetime | None = None
     is_publisher: bool = False
     permission: PermissionInfo | None = None
-    disconnect_reason: str = "UNKNOWN_REASON"
+    disconnect_reason: str = ""  # "" while connected or when LiveKit gives no reason
 
     @property
     def can_publish(self) -> bool:
@@ -414,7 +414,10 @@ def participant_from_proto(participant: api.ParticipantInfo) -> ParticipantInfo:
             if participant.HasField("permission")
             else None
         ),
-        disconnect_reason=_enum_name(participant, "disconnect_reason"),
+        # Zero (UNKNOWN_REASON) is what LiveKit sends when there is no reason.
+        disconnect_reason=(
+            _enum_name(participant, "disconnect_reason") if participant.disconnect_reason else ""
+        ),
     )
 
 
