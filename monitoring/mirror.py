@@ -367,7 +367,8 @@ def _on_participant_left(*, room: Room, event: livekit.WebhookEvent) -> tuple[st
     row.is_publisher = False
     row.save(update_fields=["left_at", "state", "disconnect_reason", "tracks", "is_publisher"])
     if was_publishing and disconnect_is_abnormal(reason):
-        room.publisher_dropped_at = event.created_at
+        # LiveKit's clock may run ahead of ours: never start the wait in the future.
+        room.publisher_dropped_at = min(event.created_at, timezone.now())
     suffix = f" ({reason.replace('_', ' ').lower()})" if reason else ""
     return f"{info.identity} {verb}{suffix}", info.identity
 
@@ -665,7 +666,8 @@ def snapshot_apply(*, snapshot: Snapshot) -> SnapshotResult:
     correction as a ``reconciled`` room event and broadcasting it on commit.
 
     Rows changed by webhooks after the snapshot was taken are left alone: the
-    snapshot is older than they are.
+    snapshot is older than they are. That is judged by the rows' ``updated_at``
+    (the console's clock), never by LiveKit's timestamps, whose clock may differ.
     """
     result = SnapshotResult(rooms_seen=len(snapshot.rooms))
     taken_at = snapshot.taken_at
@@ -689,7 +691,7 @@ def snapshot_apply(*, snapshot: Snapshot) -> SnapshotResult:
             corrections += _recordings_reconcile(room=room, snapshot=snapshot)
             _room_finish(room=room, corrections=corrections, result=result)
     # Rooms the mirror thinks are open but LiveKit no longer has.
-    gone = Room.objects.filter(ended_at__isnull=True, created_at__lt=taken_at).exclude(
+    gone = Room.objects.filter(ended_at__isnull=True, updated_at__lt=taken_at).exclude(
         sid__in=seen_sids
     )
     for room_id in list(gone.values_list("pk", flat=True)):
@@ -740,8 +742,8 @@ def _participants_reconcile(
         live_sids.add(info.sid)
         row = rows.get(info.sid)
         if row is not None and row.left_at is not None:
-            if row.left_at >= taken_at:
-                continue  # left after the snapshot was taken
+            if row.updated_at >= taken_at:
+                continue  # a webhook changed it after the snapshot was taken
             corrections.append(f"{info.identity} is still present")
             row.left_at = None
             row.disconnect_reason = ""
@@ -754,8 +756,8 @@ def _participants_reconcile(
         _participant_upsert(room=room, info=info, at=taken_at, replace_tracks=True)
     for sid, row in rows.items():
         if row.left_at is None and sid not in live_sids:
-            if row.joined_at is not None and row.joined_at >= taken_at:
-                continue  # joined after the snapshot was taken
+            if row.updated_at >= taken_at:
+                continue  # a webhook changed it after the snapshot was taken
             row.left_at = taken_at
             row.state = "DISCONNECTED"
             row.tracks = []
