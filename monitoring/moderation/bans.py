@@ -175,7 +175,11 @@ def ban_create(
         with transaction.atomic():
             # A ban that ran out frees its key; lifting frees it too.
             Ban.objects.filter(active_key=key, expires_at__lte=now).update(active_key=None)
-            existing = Ban.objects.filter(active_key=key).first()
+            existing = (
+                Ban.objects.active(now=now)
+                .filter(identity=identity, scope=scope, room_name=room_name)
+                .first()
+            )
             if existing is not None:
                 raise BanConflict(existing)
             ban = Ban.objects.create(
