@@ -1,0 +1,440 @@
+"""The mirror: every LiveKit event applied, idempotently, and status and roles derived."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+from livekit.protocol import egress, ingress, models
+
+from monitoring.mirror import participant_role_derive, room_status_derive
+from monitoring.models import Egress, Ingress, Participant, Room, RoomEvent
+from tests.test_webhooks import body_of, post, room_event, sign
+
+NOW = timezone.now()
+
+
+def deliver(client: Any, event: Any) -> Any:
+    body = body_of(event)
+    response = post(client, body, sign(body))
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def person(
+    sid: str,
+    identity: str,
+    *,
+    joined_at: int | None = None,
+    can_publish: bool = True,
+    kind: int = models.ParticipantInfo.Kind.STANDARD,
+    attributes: dict[str, str] | None = None,
+    metadata: str = "",
+    reason: int = 0,
+) -> models.ParticipantInfo:
+    info = models.ParticipantInfo(
+        sid=sid,
+        identity=identity,
+        state=models.ParticipantInfo.State.ACTIVE,
+        joined_at=joined_at or int(time.time()),
+        kind=kind,
+        metadata=metadata,
+        permission=models.ParticipantPermission(can_publish=can_publish, can_subscribe=True),
+        disconnect_reason=reason,
+    )
+    info.attributes.update(attributes or {})
+    return info
+
+
+class Events:
+    """Numbered, hand-signed events for one room (for cases the simulator cannot stage)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.n = 0
+
+    def send(self, kind: str, **fields: Any) -> dict[str, Any]:
+        self.n += 1
+        return deliver(self.client, room_event(kind, event_id=f"EV_hand{self.n:08d}", **fields))
+
+
+@pytest.fixture
+def events(client: Any, db: Any) -> Events:
+    return Events(client)
+
+
+def track(sid: str, source: int = models.TrackSource.CAMERA) -> models.TrackInfo:
+    kind = (
+        models.TrackType.AUDIO
+        if source == models.TrackSource.MICROPHONE
+        else (models.TrackType.VIDEO)
+    )
+    return models.TrackInfo(sid=sid, type=kind, source=source)
+
+
+# --- Status -------------------------------------------------------------------------
+
+
+class TestStatusDerivation:
+    def test_a_room_nobody_publishes_in_is_idle(self) -> None:
+        assert (
+            room_status_derive(
+                ended=False,
+                recorded=False,
+                num_publishers=0,
+                publisher_dropped_at=None,
+                departure_timeout=20,
+                now=NOW,
+            )
+            == "idle"
+        )
+
+    def test_a_room_someone_publishes_in_is_live(self) -> None:
+        assert (
+            room_status_derive(
+                ended=False,
+                recorded=False,
+                num_publishers=1,
+                publisher_dropped_at=None,
+                departure_timeout=20,
+                now=NOW,
+            )
+            == "live"
+        )
+
+    def test_a_dropped_publisher_leaves_the_room_waiting_within_the_departure_timeout(
+        self,
+    ) -> None:
+        dropped = NOW - timedelta(seconds=5)
+
+        waiting = room_status_derive(
+            ended=False,
+            recorded=False,
+            num_publishers=0,
+            publisher_dropped_at=dropped,
+            departure_timeout=20,
+            now=NOW,
+        )
+        later = room_status_derive(
+            ended=False,
+            recorded=False,
+            num_publishers=0,
+            publisher_dropped_at=dropped,
+            departure_timeout=20,
+            now=NOW + timedelta(seconds=16),
+        )
+
+        assert waiting == "waitingReconnect"
+        assert later == "idle"
+
+    def test_an_ended_room_is_ended_or_recorded(self) -> None:
+        common = {"num_publishers": 0, "publisher_dropped_at": None, "departure_timeout": 20}
+
+        assert room_status_derive(ended=True, recorded=False, now=NOW, **common) == "ended"
+        assert room_status_derive(ended=True, recorded=True, now=NOW, **common) == "recorded"
+
+
+class TestStatusFromEvents:
+    def test_a_room_goes_idle_live_waiting_and_ended(self, events: Events) -> None:
+        host = person("PA_host", "host")
+        events.send("room_started")
+        events.send("participant_joined", participant=host)
+        assert Room.objects.get().status == "idle"
+
+        events.send("track_published", participant=host, track=track("TR_cam"))
+        room = Room.objects.get()
+        assert room.status == "live"
+        assert room.live_since is not None
+        assert room.num_publishers == 1
+
+        dropped = person("PA_host", "host", reason=models.DisconnectReason.SIGNAL_CLOSE)
+        events.send("participant_left", participant=dropped)
+        room = Room.objects.get()
+        assert room.status == "waitingReconnect"
+        assert room.num_participants == 0
+
+        events.send("room_finished")
+        assert Room.objects.get().status == "ended"
+
+    def test_a_publisher_leaving_on_purpose_makes_the_room_idle_not_waiting(
+        self, events: Events
+    ) -> None:
+        host = person("PA_host", "host")
+        events.send("room_started")
+        events.send("participant_joined", participant=host)
+        events.send("track_published", participant=host, track=track("TR_cam"))
+
+        left = person("PA_host", "host", reason=models.DisconnectReason.CLIENT_INITIATED)
+        events.send("participant_left", participant=left)
+
+        room = Room.objects.get()
+        assert room.status == "idle"
+        assert room.live_since is None
+
+    def test_a_room_whose_recording_completed_is_recorded_once_ended(self, events: Events) -> None:
+        events.send("room_started")
+        info = egress.EgressInfo(
+            egress_id="EG_one",
+            room_id="RM_abcdefabcdef",
+            room_name="studio-a",
+            status=egress.EgressStatus.EGRESS_ACTIVE,
+        )
+        events.send("egress_started", egress_info=info)
+        assert Room.objects.get().active_recording is True
+
+        info.status = egress.EgressStatus.EGRESS_COMPLETE
+        events.send("egress_ended", egress_info=info)
+        events.send("room_finished")
+
+        room = Room.objects.get()
+        assert room.active_recording is False
+        assert room.status == "recorded"
+
+
+# --- Roles --------------------------------------------------------------------------
+
+
+class TestRoleDerivation:
+    def test_the_role_attribute_wins(self) -> None:
+        role = participant_role_derive(
+            kind="STANDARD",
+            attributes={"role": "co-host"},
+            metadata="",
+            can_publish=False,
+            first_publisher=True,
+        )
+        assert role == "co-host"
+
+    def test_the_role_key_in_json_metadata_is_read_next(self) -> None:
+        role = participant_role_derive(
+            kind="STANDARD",
+            attributes={},
+            metadata=json.dumps({"role": "Host"}),
+            can_publish=False,
+            first_publisher=False,
+        )
+        assert role == "host"
+
+    @override_settings(ROOMWATCH_ROLE_KEY="stage_role")
+    def test_the_role_key_is_configurable(self) -> None:
+        attributes = {"role": "viewer", "stage_role": "host"}
+
+        role = participant_role_derive(
+            kind="STANDARD",
+            attributes=attributes,
+            metadata="",
+            can_publish=False,
+            first_publisher=False,
+        )
+
+        assert role == "host"
+
+    def test_metadata_that_is_not_json_falls_back_to_publish_permission(self) -> None:
+        role = participant_role_derive(
+            kind="STANDARD",
+            attributes={},
+            metadata="<b>not json",
+            can_publish=True,
+            first_publisher=True,
+        )
+        assert role == "host"
+
+    def test_publish_permission_makes_the_first_publisher_host_and_others_co_hosts(
+        self,
+    ) -> None:
+        common = {"kind": "STANDARD", "attributes": {}, "metadata": "", "can_publish": True}
+
+        assert participant_role_derive(first_publisher=True, **common) == "host"
+        assert participant_role_derive(first_publisher=False, **common) == "co-host"
+
+    def test_someone_who_cannot_publish_is_a_viewer(self) -> None:
+        role = participant_role_derive(
+            kind="STANDARD", attributes={}, metadata="", can_publish=False, first_publisher=True
+        )
+        assert role == "viewer"
+
+    @pytest.mark.parametrize(
+        ("kind", "role"),
+        [("INGRESS", "ingress"), ("EGRESS", "egress"), ("AGENT", "agent"), ("SIP", "sip")],
+    )
+    def test_special_participants_are_shown_as_their_kind(self, kind: str, role: str) -> None:
+        assert (
+            participant_role_derive(
+                kind=kind,
+                attributes={"role": "host"},
+                metadata="",
+                can_publish=True,
+                first_publisher=True,
+            )
+            == role
+        )
+
+
+class TestRolesFromEvents:
+    def test_roles_and_host_follow_who_is_in_the_room(self, events: Events) -> None:
+        events.send("room_started")
+        events.send("participant_joined", participant=person("PA_a", "first", joined_at=100))
+        events.send("participant_joined", participant=person("PA_b", "second", joined_at=101))
+        events.send(
+            "participant_joined",
+            participant=person("PA_c", "watcher", joined_at=102, can_publish=False),
+        )
+        events.send(
+            "participant_joined",
+            participant=person(
+                "PA_d", "recorder", joined_at=103, kind=models.ParticipantInfo.Kind.EGRESS
+            ),
+        )
+
+        roles = dict(Participant.objects.values_list("identity", "role"))
+        room = Room.objects.get()
+        assert roles == {
+            "first": "host",
+            "second": "co-host",
+            "watcher": "viewer",
+            "recorder": "egress",
+        }
+        assert room.host_identity == "first"
+        assert room.num_participants == 3  # the egress participant is not counted
+
+        events.send("participant_left", participant=person("PA_a", "first", joined_at=100))
+
+        assert Participant.objects.get(identity="second").role == "host"
+        assert Room.objects.get().host_identity == "second"
+
+    def test_a_declared_host_outranks_the_first_publisher(self, events: Events) -> None:
+        events.send("room_started")
+        events.send("participant_joined", participant=person("PA_a", "early", joined_at=100))
+        events.send(
+            "participant_joined",
+            participant=person("PA_b", "star", joined_at=101, attributes={"role": "host"}),
+        )
+
+        roles = dict(Participant.objects.values_list("identity", "role"))
+        assert roles == {"early": "co-host", "star": "host"}
+        assert Room.objects.get().host_identity == "star"
+
+
+# --- Idempotence and order ----------------------------------------------------------
+
+
+class TestOrder:
+    def test_a_late_participant_left_after_a_rejoin_leaves_the_participant_present(
+        self, events: Events
+    ) -> None:
+        events.send("room_started")
+        first = person("PA_old", "alice", joined_at=int(time.time()) - 10)
+        events.send("participant_joined", participant=first)
+        again = person("PA_new", "alice", joined_at=int(time.time()))
+        events.send("participant_joined", participant=again)
+
+        events.send("participant_left", participant=first)
+
+        present = Participant.objects.filter(left_at__isnull=True)
+        assert list(present.values_list("sid", flat=True)) == ["PA_new"]
+        assert Room.objects.get().num_participants == 1
+
+    def test_a_late_participant_left_of_the_same_session_before_its_rejoin_is_ignored(
+        self, events: Events
+    ) -> None:
+        events.send("room_started")
+        rejoined = int(time.time())
+        events.send("participant_joined", participant=person("PA_one", "bob", joined_at=rejoined))
+
+        stale = person("PA_one", "bob", joined_at=rejoined - 30)
+        events.send("participant_left", participant=stale, created_at=rejoined - 20)
+
+        assert Participant.objects.get().left_at is None
+
+    def test_a_join_delivered_after_its_leave_does_not_bring_the_participant_back(
+        self, events: Events
+    ) -> None:
+        events.send("room_started")
+        carol = person("PA_c", "carol")
+        events.send("participant_left", participant=carol)
+
+        events.send("participant_joined", participant=carol)
+
+        assert Participant.objects.get().left_at is not None
+        assert Room.objects.get().num_participants == 0
+
+    def test_a_track_published_after_its_unpublish_stays_unpublished(self, events: Events) -> None:
+        events.send("room_started")
+        dan = person("PA_d", "dan")
+        events.send("participant_joined", participant=dan)
+        events.send("track_unpublished", participant=dan, track=track("TR_x"))
+
+        events.send("track_published", participant=dan, track=track("TR_x"))
+
+        assert Participant.objects.get().tracks == []
+        assert Room.objects.get().status == "idle"
+
+    def test_an_older_egress_state_never_overwrites_a_newer_one(self, events: Events) -> None:
+        events.send("room_started")
+        info = egress.EgressInfo(
+            egress_id="EG_one",
+            room_id="RM_abcdefabcdef",
+            room_name="studio-a",
+            status=egress.EgressStatus.EGRESS_COMPLETE,
+        )
+        events.send("egress_ended", egress_info=info)
+
+        info.status = egress.EgressStatus.EGRESS_ACTIVE
+        events.send("egress_updated", egress_info=info)
+
+        assert Egress.objects.get().status == "EGRESS_COMPLETE"
+        assert Room.objects.get().active_recording is False
+
+    def test_a_late_room_started_does_not_reopen_a_finished_room(self, events: Events) -> None:
+        events.send("room_started")
+        events.send("room_finished")
+
+        events.send("room_started")
+
+        assert Room.objects.get().status == "ended"
+
+    def test_a_new_session_of_a_room_name_ends_the_old_one(self, events: Events) -> None:
+        events.send("room_started", sid="RM_first0000001")
+        events.send("participant_joined", sid="RM_first0000001", participant=person("PA_a", "a"))
+
+        events.send("room_started", sid="RM_second000001")
+
+        old = Room.objects.get(sid="RM_first0000001")
+        assert old.status == "ended"
+        assert old.participants.get().left_at is not None
+        assert Room.objects.get(sid="RM_second000001").status == "idle"
+        assert old.events.filter(kind="reconciled").exists()
+
+    def test_events_for_a_room_the_mirror_never_saw_start_create_it(self, events: Events) -> None:
+        events.send("participant_joined", participant=person("PA_a", "a"))
+
+        room = Room.objects.get()
+        assert room.sid == "RM_abcdefabcdef"
+        assert room.num_participants == 1
+
+    def test_every_event_is_stored_with_a_short_summary(self, events: Events) -> None:
+        events.send("room_started")
+        events.send("participant_joined", participant=person("PA_a", "alice"))
+        events.send(
+            "ingress_started",
+            ingress_info=ingress.IngressInfo(
+                ingress_id="IN_one",
+                name="obs",
+                room_name="studio-a",
+                participant_identity="obs-feed",
+                state=ingress.IngressState(status=ingress.IngressState.Status.ENDPOINT_PUBLISHING),
+            ),
+        )
+
+        summaries = list(RoomEvent.objects.values_list("kind", "summary"))
+        assert summaries == [
+            ("room_started", "Room studio-a started"),
+            ("participant_joined", "alice joined"),
+            ("ingress_started", "Ingress obs started (endpoint_publishing)"),
+        ]
+        assert Ingress.objects.get().state == "ENDPOINT_PUBLISHING"
