@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from monitoring import webhooks
-from monitoring.views import api_keys, bans, health, rooms
+from monitoring.views import api_keys, audit, bans, health, moderation, rooms
 
 app_name = "monitoring"
 
@@ -10,6 +10,14 @@ urlpatterns = [
     path("livekit/webhook", webhooks.livekit_webhook, name="livekit-webhook"),
     path("", rooms.room_list, name="rooms"),
     path("rooms/<int:room_id>/", rooms.room_detail, name="room"),
+    path(
+        "rooms/<int:room_id>/actions/<slug:action>/form",
+        moderation.action_form,
+        name="action-form",
+    ),
+    path("rooms/<int:room_id>/actions/<slug:action>", moderation.action_perform, name="action"),
+    path("audit/", audit.audit_list, name="audit"),
+    path("audit/export.csv", audit.audit_export, name="audit-export"),
     path("wall/", rooms.wall, name="wall"),
     path("wall/<int:room_id>/pin", rooms.wall_pin, name="wall_pin"),
     path("bans/", bans.ban_list, name="bans"),

@@ -97,6 +97,8 @@ class ActionResult:
     # repeated: this form was already submitted (nothing new done);
     # busy: the same action on the same target is running right now.
     status: str = "done"
+    # LiveKit's Twirp code when LiveKit refused or failed ("not_found", ...).
+    code: str = ""
     entry: AuditEntry | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -108,6 +110,7 @@ class _Outcome:
     ok: bool
     message: str
     error: str = ""
+    code: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
     # Runs inside the audit transaction: the mirror change LiveKit's answer justifies.
     mirror: Callable[[], None] | None = None
@@ -243,7 +246,7 @@ def _perform(
     try:
         outcome = async_to_sync(remote)()
     except livekit.LiveKitError as exc:
-        outcome = _Outcome(ok=False, message=str(exc), error=_error_text(exc))
+        outcome = _Outcome(ok=False, message=str(exc), error=_error_text(exc), code=exc.code)
     except BaseException:
         ActionRequest.objects.filter(token=token).update(
             target=None,
@@ -280,6 +283,7 @@ def _perform(
         status="done" if outcome.ok else "failed",
         message=outcome.message,
         action=action,
+        code=outcome.code,
         entry=entry,
         detail=entry.detail,
     )
@@ -346,6 +350,7 @@ def room_end(*, actor: Any, room: Room, reason: str, token: str | None = None) -
                 ok=False,
                 message="The stream had already ended: the room no longer exists in LiveKit.",
                 error=_error_text(exc),
+                code="not_found",
                 mirror=lambda: _mark_ended(room=room),
             )
         stopped, not_stopped = [], {}
@@ -402,6 +407,7 @@ def participant_kick(
                 ok=False,
                 message=f"{identity} was already removed: they are no longer in the room.",
                 error=_error_text(exc),
+                code="not_found",
                 detail={"already_removed": True},
                 mirror=lambda: _mark_left(room=room, identity=identity, reason="UNKNOWN_REASON"),
             )
@@ -460,6 +466,7 @@ def participant_mute(
                     ok=False,
                     message="That track is no longer published; nothing was changed.",
                     error="track not found",
+                    code="not_found",
                 )
         else:
             kind = "AUDIO" if scope == MuteScope.AUDIO else "VIDEO"
@@ -470,6 +477,7 @@ def participant_mute(
                     ok=False,
                     message=f"{identity} has no {what} to {'mute' if muted else 'unmute'}.",
                     error=f"no {what} tracks in that state",
+                    code="failed_precondition",
                 )
         changed: dict[str, bool] = {}
         failures: dict[str, str] = {}
@@ -510,12 +518,14 @@ def participant_mute(
             message = str(first_error)
         else:
             message = "That track is no longer published."
+        code = first_error.code if first_error is not None else "not_found"
         if changed:
             message = f"{len(changed)} track(s) {verb}, {len(failures)} not: {message}"
         return _Outcome(
             ok=False,
             message=message,
             error="; ".join(f"{sid}: {text}" for sid, text in failures.items()),
+            code=code,
             detail={**detail, "failed_tracks": sorted(failures)},
             mirror=mirror if changed else None,
         )
@@ -643,6 +653,7 @@ def room_warn(
                 ok=False,
                 message="The room no longer exists in LiveKit; nobody received the warning.",
                 error="room not found (not_found)",
+                code="not_found",
             )
         await livekit.send_data(room=room.name, payload=payload, topic=WARNING_TOPIC)
         return _Outcome(ok=True, message="Warning sent to everyone in the room.")
