@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from livekit.protocol import models
 
+from .appkey import SIM
 from .state import (
     SimError,
     egress_json,
@@ -87,7 +88,7 @@ def non_negative(data: dict[str, Any], name: str) -> int:
 
 
 def sim(request: web.Request) -> SimServer:
-    return request.app["sim"]
+    return request.app[SIM]
 
 
 @routes.post("/sim/reset")

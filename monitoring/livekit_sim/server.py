@@ -9,6 +9,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from . import control, twirp
+from .appkey import SIM
 from .state import SimClock, SimState
 from .webhooks import WebhookNotifier
 
@@ -58,7 +59,7 @@ class SimServer:
 
     def build_app(self) -> web.Application:
         app = web.Application()
-        app["sim"] = self
+        app[SIM] = self
         app.add_routes(control.routes)
         app.router.add_route("*", "/sim/{tail:.*}", control.not_found)
         app.router.add_route("*", "/twirp/livekit.{service}/{method}", twirp.handle)

@@ -16,6 +16,7 @@ from livekit.protocol import ingress as ingress_pb
 from livekit.protocol import models
 from livekit.protocol import room as room_pb
 
+from .appkey import SIM
 from .auth import (
     AuthFailure,
     PermissionsDenied,
@@ -92,7 +93,7 @@ async def _read_body(request: web.Request) -> bytes | None:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    server: SimServer = request.app["sim"]
+    server: SimServer = request.app[SIM]
     try:
         claims = authenticate(request.headers.get("Authorization"), server.keys)
     except AuthFailure as exc:
