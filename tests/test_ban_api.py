@@ -330,3 +330,37 @@ def test_one_ban_can_be_read_by_id(api: Client) -> None:
     assert response.status_code == 200
     assert response.json()["ban"]["room"] == "lobby"
     assert api.put(f"{BANS}/{made.pk}").status_code == 405
+
+
+def test_a_ban_made_through_the_api_removes_the_identity_in_livekit(
+    api: Client, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "viewer-1")
+    livekit_sim.join("lobby", "host")
+    response = api.post(
+        BANS,
+        {"identity": "viewer-1", "scope": "room", "room": "lobby", "reason": "spam"},
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    assert response.json()["enforcement"] == [{"room": "lobby", "outcome": "done", "error": None}]
+    lobby = next(r for r in livekit_sim.state()["rooms"] if r["name"] == "lobby")
+    assert [p["identity"] for p in lobby["participants"]] == ["host"]
+    check = api.get(CHECK, {"identity": "viewer-1", "room": "lobby"}).json()
+    assert check["banned"] is True and check["reason"] == "spam"
+
+
+def test_the_openapi_description_covers_every_endpoint() -> None:
+    from pathlib import Path
+
+    from django.urls import resolve
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml").read_text()
+    assert text.startswith("openapi: 3.1")
+    documented = [
+        line.strip().rstrip(":") for line in text.splitlines() if line.startswith("  /bans")
+    ]
+    assert documented == ["/bans/check", "/bans", "/bans/{id}", "/bans/{id}/revoke"]
+    for path in documented:
+        match = resolve("/api/v1" + path.replace("{id}", "1"))
+        assert match.url_name != "not-found", path
