@@ -35,6 +35,8 @@ TOKEN_TTL_SECONDS = 5 * 60
 MODES = ("normal", "drop", "duplicate", "delay", "reorder")
 # A held (reordered) event goes out on its own if nothing overtakes it by then.
 REORDER_HOLD_SECONDS = 1.0
+# A long demo run without a receiver must not grow without bound.
+MAX_KEPT = 2000
 
 
 def sign(body: str, *, api_key: str, api_secret: str) -> str:
@@ -256,6 +258,7 @@ class WebhookNotifier:
                         "content_type": CONTENT_TYPE,
                     }
                 )
+                del self.outbox[:-MAX_KEPT]
                 self._record(delivery, "captured")
                 return
             status: int | None = None
@@ -288,6 +291,7 @@ class WebhookNotifier:
         return self._session
 
     def _record(self, delivery: Delivery, outcome: str, **extra: Any) -> None:
+        del self.log[: -MAX_KEPT + 1]
         self.log.append(
             {
                 "id": delivery.event.id,
