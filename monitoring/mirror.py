@@ -96,6 +96,8 @@ EVENT_KINDS = (
     "ingress_ended",
 )
 RECONCILED = "reconciled"
+# How long before participant_left a track_unpublished still counts as part of it.
+UNPUBLISH_BEFORE_LEAVE = timedelta(seconds=5)
 
 
 # --- Derivations ------------------------------------------------------------------
@@ -359,7 +361,16 @@ def _on_participant_left(*, room: Room, event: livekit.WebhookEvent) -> tuple[st
     ):
         # Sent before this session's join (createdAt has whole-second precision).
         return f"{info.identity} {verb} (late: joined again since)", info.identity
-    was_publishing = row.is_publisher and row.kind not in UNCOUNTED_KINDS
+    # LiveKit unpublishes a leaving participant's tracks just before participant_left.
+    was_publishing = row.kind not in UNCOUNTED_KINDS and (
+        row.is_publisher
+        or RoomEvent.objects.filter(
+            room=room,
+            kind="track_unpublished",
+            participant_identity=info.identity,
+            occurred_at__gte=event.created_at - UNPUBLISH_BEFORE_LEAVE,
+        ).exists()
+    )
     row.left_at = event.created_at
     row.state = "DISCONNECTED"
     row.disconnect_reason = reason[:40]

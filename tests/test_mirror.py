@@ -438,3 +438,140 @@ class TestOrder:
             ("ingress_started", "Ingress obs started (endpoint_publishing)"),
         ]
         assert Ingress.objects.get().state == "ENDPOINT_PUBLISHING"
+
+
+# --- Every event kind, as the simulator signs and sends it ---------------------------
+
+
+def deliver_outbox(client: Any, sim: Any) -> list[str]:
+    kinds = []
+    for item in sim.outbox():
+        response = client.post(
+            "/livekit/webhook",
+            data=item["body"],
+            content_type=item["content_type"],
+            HTTP_AUTHORIZATION=item["authorization"],
+        )
+        assert response.status_code == 200, response.content
+        assert response.json()["status"] == "applied"
+        kinds.append(item["event"])
+    sim.clear_outbox()
+    return kinds
+
+
+@pytest.mark.django_db
+class TestEveryEventKind:
+    def test_room_and_participant_events_are_applied(self, client: Any, livekit_sim: Any) -> None:
+        sim = livekit_sim
+        sim.create_room("stage")
+        assert deliver_outbox(client, sim) == ["room_started"]
+        room = Room.objects.get(name="stage")
+        assert room.status == "idle"
+
+        sim.join("stage", "host", name="The Host", attributes={"role": "host"})
+        assert deliver_outbox(client, sim) == ["participant_joined"]
+        host = Participant.objects.get(identity="host")
+        assert (host.name, host.role, host.left_at) == ("The Host", "host", None)
+
+        track_sid = sim.publish("stage", "host", "camera")["sid"]
+        assert deliver_outbox(client, sim) == ["track_published"]
+        room.refresh_from_db()
+        assert room.status == "live"
+        assert [t["sid"] for t in Participant.objects.get(identity="host").tracks] == [track_sid]
+
+        sim.unpublish("stage", "host", track_sid)
+        assert deliver_outbox(client, sim) == ["track_unpublished"]
+        assert Participant.objects.get(identity="host").tracks == []
+        room.refresh_from_db()
+        assert room.status == "idle"
+
+        sim.join("stage", "shy", connect=False)
+        sim.leave("stage", "shy")
+        assert deliver_outbox(client, sim) == ["participant_connection_aborted"]
+        assert Participant.objects.get(identity="shy").left_at is not None
+
+        sim.leave("stage", "host")
+        assert deliver_outbox(client, sim) == ["participant_left"]
+        room.refresh_from_db()
+        assert room.num_participants == 0
+        assert Participant.objects.get(identity="host").disconnect_reason == "CLIENT_INITIATED"
+
+        sim.advance(60)
+        assert deliver_outbox(client, sim) == ["room_finished"]
+        room.refresh_from_db()
+        assert room.status == "ended"
+        assert room.ended_at is not None
+
+    def test_recording_events_are_applied(self, client: Any, livekit_sim: Any) -> None:
+        sim = livekit_sim
+        sim.join("stage", "host", publish=["camera"])
+        deliver_outbox(client, sim)
+
+        egress_id = sim.start_egress("stage")["egress_id"]
+        assert deliver_outbox(client, sim) == ["egress_started"]
+        assert Room.objects.get().active_recording is True
+
+        sim.stop_egress(egress_id)
+        assert deliver_outbox(client, sim) == ["egress_updated", "egress_ended"]
+        assert Egress.objects.get(egress_id=egress_id).status == "EGRESS_COMPLETE"
+        assert Room.objects.get().active_recording is False
+
+    def test_ingress_events_are_applied(self, client: Any, livekit_sim: Any) -> None:
+        sim = livekit_sim
+        sim.create_room("stage")
+        ingress_id = sim.create_ingress("stage", name="obs")["ingress_id"]
+        sim.publish_ingress(ingress_id)
+        kinds = deliver_outbox(client, sim)
+        assert "ingress_started" in kinds
+        feed = Participant.objects.get(kind="INGRESS")
+        assert feed.role == "ingress"
+        assert Ingress.objects.get().state == "ENDPOINT_PUBLISHING"
+        assert Room.objects.get().status == "live"
+
+        sim.end_ingress(ingress_id)
+        kinds = deliver_outbox(client, sim)
+
+        assert "ingress_ended" in kinds
+        [listed] = sim.state()["ingress"]
+        assert Ingress.objects.get().state == listed["status"] != "ENDPOINT_PUBLISHING"
+        assert Room.objects.get().status == "idle"
+
+    def test_a_dropped_publisher_leaves_the_room_waiting_for_a_reconnect(
+        self, client: Any, livekit_sim: Any
+    ) -> None:
+        sim = livekit_sim
+        sim.join("stage", "host", publish=["camera", "microphone"])
+        sim.join("stage", "fan", can_publish=False)
+        deliver_outbox(client, sim)
+
+        sim.drop("stage", "host")
+        deliver_outbox(client, sim)
+
+        room = Room.objects.get()
+        assert room.status == "waitingReconnect"
+        assert room.num_participants == 1
+
+        sim.join("stage", "host", publish=["camera"])
+        deliver_outbox(client, sim)
+
+        assert Room.objects.get().status == "live"
+
+    def test_a_waiting_room_turns_idle_once_the_departure_timeout_passes(
+        self, client: Any, livekit_sim: Any
+    ) -> None:
+        from monitoring.reconciler import reconcile_once
+
+        sim = livekit_sim
+        sim.join("stage", "host", publish=["camera"])
+        sim.join("stage", "fan", can_publish=False)
+        sim.drop("stage", "host")
+        deliver_outbox(client, sim)
+        room = Room.objects.get()
+        assert room.status == "waitingReconnect"
+        Room.objects.filter(pk=room.pk).update(
+            publisher_dropped_at=timezone.now() - timedelta(seconds=room.departure_timeout + 1)
+        )
+
+        reconcile_once()
+
+        assert Room.objects.get().status == "idle"

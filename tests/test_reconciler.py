@@ -1,0 +1,311 @@
+"""The reconciler: one pass makes the mirror equal to LiveKit, whatever the webhooks did."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from monitoring import reconciler
+from monitoring.models import Egress, Participant, Room, RoomEvent, SyncState
+from monitoring.reconciler import reconcile_once, sync_status
+
+WEBHOOK = "/livekit/webhook"
+
+
+def deliver_outbox(client: Any, sim: Any) -> int:
+    """Post every delivery the simulator captured, as LiveKit would have sent it."""
+    deliveries = sim.outbox()
+    for item in deliveries:
+        response = client.post(
+            WEBHOOK,
+            data=item["body"],
+            content_type=item["content_type"],
+            HTTP_AUTHORIZATION=item["authorization"],
+        )
+        assert response.status_code == 200, response.content
+    sim.clear_outbox()
+    return len(deliveries)
+
+
+def mirror_view() -> dict[str, Any]:
+    """The mirror's open rooms in the shape of the simulator's /sim/state."""
+    rooms = {}
+    for room in Room.objects.filter(ended_at__isnull=True):
+        present = room.participants.filter(left_at__isnull=True)
+        rooms[room.sid] = {
+            "name": room.name,
+            "num_participants": room.num_participants,
+            "num_publishers": room.num_publishers,
+            "active_recording": room.active_recording,
+            "participants": {
+                p.sid: (p.identity, sorted(t["sid"] for t in p.tracks)) for p in present
+            },
+        }
+    return rooms
+
+
+def sim_view(state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        room["sid"]: {
+            "name": room["name"],
+            "num_participants": room["num_participants"],
+            "num_publishers": room["num_publishers"],
+            "active_recording": room["active_recording"],
+            "participants": {
+                p["sid"]: (p["identity"], sorted(t["sid"] for t in p["tracks"]))
+                for p in room["participants"]
+            },
+        }
+        for room in state["rooms"]
+    }
+
+
+def assert_converged(sim: Any) -> None:
+    state = sim.state()
+    assert mirror_view() == sim_view(state)
+    statuses = dict(Egress.objects.values_list("egress_id", "status"))
+    assert statuses == {e["egress_id"]: e["status"] for e in state["egress"]}
+
+
+def busy_afternoon(sim: Any) -> None:
+    """Rooms with hosts, viewers, rejoins, drops, a recording and an ingress."""
+    sim.join("show-a", "host-a", publish=["camera", "microphone"])
+    for n in range(4):
+        sim.join("show-a", f"viewer-{n}", can_publish=False)
+    sim.leave("show-a", "viewer-0")
+    sim.join("show-a", "viewer-1", can_publish=False)  # a rejoin: new sid
+    sim.join("show-a", "bot", kind="AGENT")
+    egress = sim.start_egress("show-a")
+    sim.join("show-b", "host-b", publish=["camera"])
+    sim.join("show-b", "guest", publish=["screen_share"])
+    sim.drop("show-b", "guest")
+    ingress = sim.create_ingress("show-c", name="obs")
+    sim.publish_ingress(ingress["ingress_id"])
+    sim.join("show-d", "lonely", publish=["microphone"])
+    sim.leave("show-d", "lonely")
+    sim.advance(60)  # show-d closes
+    sim.stop_egress(egress["egress_id"])
+
+
+@pytest.mark.django_db
+class TestConvergence:
+    def test_webhooks_alone_bring_the_mirror_to_livekit_s_state(
+        self, client: Any, livekit_sim: Any
+    ) -> None:
+        busy_afternoon(livekit_sim)
+
+        deliver_outbox(client, livekit_sim)
+
+        assert_converged(livekit_sim)
+
+    @pytest.mark.parametrize("mode", ["duplicate", "reorder", "drop"])
+    def test_faulty_delivery_converges_after_one_pass(
+        self, client: Any, livekit_sim: Any, mode: str
+    ) -> None:
+        livekit_sim.webhooks(mode=mode, probability=0.5)
+        busy_afternoon(livekit_sim)
+        deliver_outbox(client, livekit_sim)
+
+        result = reconcile_once()
+
+        assert result.ok
+        assert_converged(livekit_sim)
+
+    def test_duplicated_deliveries_are_stored_once(self, client: Any, livekit_sim: Any) -> None:
+        livekit_sim.webhooks(mode="duplicate", probability=1.0)
+        livekit_sim.join("show", "host", publish=["camera"])
+
+        sent = deliver_outbox(client, livekit_sim)
+
+        stored = RoomEvent.objects.exclude(event_id=None).count()
+        assert sent == 2 * stored
+        assert Room.objects.get().num_participants == 1
+
+    def test_a_pass_with_no_webhooks_at_all_builds_the_mirror(self, livekit_sim: Any) -> None:
+        livekit_sim.webhooks(mode="drop", probability=1.0)
+        busy_afternoon(livekit_sim)
+
+        result = reconcile_once()
+
+        assert_converged(livekit_sim)
+        assert result.corrected_room_ids
+        assert RoomEvent.objects.filter(kind="reconciled").exists()
+
+
+@pytest.mark.django_db
+class TestCorrections:
+    def test_it_marks_rooms_gone_from_livekit_ended_and_their_participants_left(
+        self, client: Any, livekit_sim: Any
+    ) -> None:
+        livekit_sim.join("show", "host", publish=["camera"])
+        deliver_outbox(client, livekit_sim)
+        livekit_sim.webhooks(mode="drop", probability=1.0)
+        livekit_sim.leave("show", "host")
+        livekit_sim.advance(60)
+
+        reconcile_once()
+
+        room = Room.objects.get()
+        assert room.status == "ended"
+        assert room.participants.get().left_at is not None
+        correction = room.events.get(kind="reconciled")
+        assert "marked ended" in correction.summary
+
+    def test_it_marks_a_finished_room_with_a_completed_recording_recorded(
+        self, client: Any, livekit_sim: Any
+    ) -> None:
+        livekit_sim.join("show", "host", publish=["camera"])
+        egress = livekit_sim.start_egress("show")
+        deliver_outbox(client, livekit_sim)
+        livekit_sim.webhooks(mode="drop", probability=1.0)
+        livekit_sim.stop_egress(egress["egress_id"])
+        livekit_sim.leave("show", "host")
+        livekit_sim.advance(60)
+
+        reconcile_once()
+
+        assert Room.objects.get().status == "recorded"
+
+    def test_it_fixes_counts_and_tracks(self, client: Any, livekit_sim: Any) -> None:
+        livekit_sim.join("show", "host", publish=["camera"])
+        deliver_outbox(client, livekit_sim)
+        livekit_sim.webhooks(mode="drop", probability=1.0)
+        livekit_sim.publish("show", "host", "microphone")
+        livekit_sim.join("show", "late", can_publish=False)
+
+        result = reconcile_once()
+
+        room = Room.objects.get()
+        assert room.num_participants == 2
+        host = Participant.objects.get(identity="host")
+        assert sorted(t["source"] for t in host.tracks) == ["CAMERA", "MICROPHONE"]
+        assert Participant.objects.get(identity="late").role == "viewer"
+        assert result.corrected_room_ids == [room.pk]
+        summary = room.events.get(kind="reconciled").summary
+        assert "late was missing" in summary
+        assert "host's tracks differed" in summary
+
+    def test_a_pass_over_a_true_mirror_records_nothing(self, client: Any, livekit_sim: Any) -> None:
+        busy_afternoon(livekit_sim)
+        deliver_outbox(client, livekit_sim)
+        reconcile_once()
+        before = RoomEvent.objects.count()
+
+        result = reconcile_once()
+
+        assert result.ok
+        assert result.corrected_room_ids == []
+        assert RoomEvent.objects.count() == before
+
+    def test_the_command_runs_one_pass(self, livekit_sim: Any, capsys: Any) -> None:
+        livekit_sim.join("show", "host", publish=["camera"])
+
+        call_command("livekit_sync", "--once")
+
+        assert "Reconciled 1 room(s); corrected 1." in capsys.readouterr().out
+        assert Room.objects.get().status == "live"
+
+
+@pytest.mark.django_db
+class TestLiveKitDown:
+    def test_an_unreachable_livekit_is_recorded_and_the_mirror_kept(
+        self, client: Any, livekit_sim: Any, settings: Any
+    ) -> None:
+        livekit_sim.join("show", "host", publish=["camera"])
+        deliver_outbox(client, livekit_sim)
+        reconcile_once()
+        settings.LIVEKIT_URL = "http://127.0.0.1:9"  # nothing listens there
+
+        result = reconcile_once()
+
+        assert result.error
+        room = Room.objects.get()
+        assert room.status == "live"
+        assert room.participants.get().left_at is None
+        status = sync_status()
+        assert status.is_stale
+        assert "cannot be reached" in status.last_error
+        assert status.message.startswith("LiveKit unreachable — showing the last known state")
+
+    def test_the_next_successful_pass_clears_the_stale_mark(
+        self, livekit_sim: Any, settings: Any
+    ) -> None:
+        url = settings.LIVEKIT_URL
+        settings.LIVEKIT_URL = "http://127.0.0.1:9"
+        reconcile_once()
+        assert sync_status().is_stale
+        assert sync_status().message.endswith("never been synchronised.")
+
+        settings.LIVEKIT_URL = url
+        reconcile_once()
+
+        assert not sync_status().is_stale
+        assert SyncState.objects.get().last_success_at is not None
+
+    def test_the_command_fails_loudly_when_livekit_is_down(
+        self, livekit_sim: Any, settings: Any
+    ) -> None:
+        from django.core.management.base import CommandError
+
+        settings.LIVEKIT_URL = "http://127.0.0.1:9"
+
+        with pytest.raises(CommandError, match="LiveKit could not be read"):
+            call_command("livekit_sync", "--once")
+
+
+@pytest.mark.django_db(transaction=True)
+class TestLock:
+    def test_only_one_process_reconciles_at_a_time(self, livekit_sim: Any) -> None:
+        if connection.vendor != "postgresql":
+            pytest.skip("the advisory lock is PostgreSQL's")
+        livekit_sim.join("show", "host", publish=["camera"])
+        params = connection.get_connection_params()
+        other = psycopg.connect(
+            **{k: v for k, v in params.items() if k in ("host", "port", "user", "dbname")},
+            autocommit=True,
+        )
+        try:
+            other.execute("SELECT pg_advisory_lock(%s)", [reconciler.ADVISORY_LOCK_KEY])
+
+            blocked = reconcile_once()
+
+            assert blocked.ran is False
+            assert not Room.objects.exists()
+            other.execute("SELECT pg_advisory_unlock(%s)", [reconciler.ADVISORY_LOCK_KEY])
+            allowed = reconcile_once()
+            assert allowed.ran is True
+            assert Room.objects.count() == 1
+        finally:
+            other.close()
+
+    def test_two_concurrent_passes_never_both_run(self, livekit_sim: Any) -> None:
+        if connection.vendor != "postgresql":
+            pytest.skip("the advisory lock is PostgreSQL's")
+        for n in range(5):
+            livekit_sim.join(f"show-{n}", "host", publish=["camera"])
+        results: list[Any] = []
+        start = threading.Barrier(2)
+
+        def run() -> None:
+            try:
+                start.wait()
+                with reconciler.reconcile_lock() as acquired:
+                    results.append(acquired)
+                    if acquired:
+                        # Hold the lock long enough for the other thread to try.
+                        threading.Event().wait(0.3)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+
+        assert sorted(results) == [False, True]
