@@ -556,7 +556,9 @@ class SimState:
         info.room_composite.room_name = room
         info.room_composite.layout = "speaker"
         self.egress[info.egress_id] = info
-        self._emit("egress_started", info.egress_id, egress_info=info)
+        self._emit(
+            "egress_started", info.egress_id, egress_info=info, room=self._minimal_room(room)
+        )
         return info
 
     def get_egress(self, egress_id: str) -> egress_pb.EgressInfo:
@@ -576,7 +578,12 @@ class SimState:
         info.updated_at = now_ns
         ending = egress_pb.EgressInfo()
         ending.CopyFrom(info)
-        self._emit("egress_updated", egress_id, egress_info=ending)
+        self._emit(
+            "egress_updated",
+            egress_id,
+            egress_info=ending,
+            room=self._minimal_room(info.room_name),
+        )
         info.status = egress_pb.EgressStatus.EGRESS_COMPLETE
         info.ended_at = now_ns
         info.file_results.add(
@@ -585,7 +592,12 @@ class SimState:
             ended_at=now_ns,
             duration=now_ns - info.started_at,
         )
-        self._emit("egress_ended", egress_id, egress_info=info)
+        self._emit(
+            "egress_ended",
+            egress_id,
+            egress_info=info,
+            room=self._minimal_room(info.room_name),
+        )
         return ending
 
     def list_egress(
