@@ -1,0 +1,201 @@
+"""The audit log: written with its effect, never edited or deleted, filtered, exported."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from monitoring.models import AuditEntry, AuditLogIsAppendOnly
+from monitoring.moderation.audit import audit_record
+from monitoring.views.audit import csv_safe
+
+
+def record(actor: Any = None, **fields: Any) -> AuditEntry:
+    fields.setdefault("action", "participant.kick")
+    fields.setdefault("outcome", "done")
+    with transaction.atomic():
+        return audit_record(actor=actor, **fields)
+
+
+def test_a_row_names_the_actor_and_their_role(moderator: Any) -> None:
+    entry = record(moderator, room_name="stage", identity="guest-2", reason="spam")
+
+    assert (entry.actor_name, entry.actor_role, entry.actor_id) == (
+        "mia-moderator",
+        "Moderator",
+        moderator.pk,
+    )
+
+
+def test_a_row_without_an_actor_is_the_system(db: Any) -> None:
+    assert record(None, action="ban.enforce").actor_name == "system"
+    assert record(None, actor_name="api:token-server").actor_name == "api:token-server"
+
+
+def test_an_unknown_outcome_is_refused(db: Any) -> None:
+    with pytest.raises(ValueError, match="Unknown audit outcome"):
+        record(None, outcome="maybe")
+
+
+def test_the_model_refuses_to_edit_or_delete_a_row(moderator: Any) -> None:
+    entry = record(moderator)
+    entry.reason = "rewritten"
+
+    with pytest.raises(AuditLogIsAppendOnly):
+        entry.save()
+    with pytest.raises(AuditLogIsAppendOnly):
+        entry.delete()
+    with pytest.raises(AuditLogIsAppendOnly):
+        AuditEntry.objects.filter(pk=entry.pk).update(reason="rewritten")
+    with pytest.raises(AuditLogIsAppendOnly):
+        AuditEntry.objects.all().delete()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE monitoring_auditentry SET reason = 'rewritten' WHERE id = %s",
+        "UPDATE monitoring_auditentry SET outcome = 'done', error = '' WHERE id = %s",
+        "DELETE FROM monitoring_auditentry WHERE id = %s",
+    ],
+)
+def test_the_database_refuses_to_edit_or_delete_a_row(moderator: Any, sql: str) -> None:
+    entry = record(moderator, outcome="failed", error="LiveKit is down")
+
+    with (
+        pytest.raises(IntegrityError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql, [entry.pk])
+
+    entry.refresh_from_db()
+    assert (entry.reason, entry.outcome, entry.error) == ("", "failed", "LiveKit is down")
+
+
+def test_removing_a_staff_account_keeps_its_rows_and_their_name(moderator: Any) -> None:
+    entry = record(moderator)
+
+    moderator.delete()
+
+    entry.refresh_from_db()
+    assert (entry.actor_id, entry.actor_name) == (None, "mia-moderator")
+
+
+# ---------------------------------------------------------------- the page
+
+
+@pytest.fixture
+def log(moderator: Any, admin: Any) -> None:
+    record(moderator, room_name="stage", identity="guest-2", reason="spam")
+    record(admin, action="room.end", room_name="lobby", outcome="failed", error="down")
+    record(moderator, action="participant.warn", room_name="stage", identity="host-1")
+
+
+@pytest.mark.parametrize("who", ["support", "moderator", "admin"])
+def test_every_staff_role_can_read_the_audit_log(
+    request: Any, client_for: Any, log: None, who: str
+) -> None:
+    response = client_for(request.getfixturevalue(who)).get(reverse("monitoring:audit"))
+
+    assert response.status_code == 200
+    assert response.content.decode().count('class="audit-row') == 3
+
+
+def test_outsiders_are_refused_and_visitors_sent_to_login(
+    client: Any, client_for: Any, outsider: Any
+) -> None:
+    response = client.get(reverse("monitoring:audit"))
+    assert response.status_code == 302 and "login" in response.url
+    assert client_for(outsider).get(reverse("monitoring:audit")).status_code == 403
+    assert client_for(outsider).get(reverse("monitoring:audit-export")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("params", "rows"),
+    [
+        ({"actor": "ada-admin"}, 1),
+        ({"action": "participant.kick"}, 1),
+        ({"room": "stag"}, 2),
+        ({"identity": "host"}, 1),
+        ({"outcome": "failed"}, 1),
+        ({"since": (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")}, 3),
+        ({"until": (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%d")}, 0),
+    ],
+)
+def test_the_page_filters_by_each_field(
+    client_for: Any, support: Any, log: None, params: dict[str, str], rows: int
+) -> None:
+    response = client_for(support).get(reverse("monitoring:audit"), params)
+
+    assert response.status_code == 200
+    assert response.content.decode().count('class="audit-row') == rows
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"outcome": "perhaps"}, "must be done or failed"),
+        ({"since": "yesterday"}, "not a date or time"),
+        ({"since": "2030-01-02", "until": "2030-01-01"}, "ends before it starts"),
+        ({"room": "x" * 300}, "too long"),
+    ],
+)
+def test_bad_filters_get_a_clear_message(
+    client_for: Any, support: Any, params: dict[str, str], message: str
+) -> None:
+    response = client_for(support).get(reverse("monitoring:audit"), params)
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert client_for(support).get(reverse("monitoring:audit-export"), params).status_code == 400
+
+
+def test_the_page_is_paginated_on_the_server(client_for: Any, support: Any) -> None:
+    for n in range(55):
+        record(None, identity=f"viewer-{n}")
+
+    first = client_for(support).get(reverse("monitoring:audit")).content.decode()
+    second = client_for(support).get(reverse("monitoring:audit"), {"page": 2}).content.decode()
+
+    assert first.count('class="audit-row') == 50
+    assert second.count('class="audit-row') == 5
+    assert "Page 2 of 2" in second
+
+
+def test_the_csv_export_streams_the_filtered_view(client_for: Any, support: Any, log: None) -> None:
+    response = client_for(support).get(reverse("monitoring:audit-export"), {"room": "stage"})
+
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:4] == ["time", "actor", "role", "action"]
+    assert sorted(row[3] for row in rows[1:]) == ["participant.kick", "participant.warn"]
+
+
+def test_the_csv_export_cannot_smuggle_a_formula(client_for: Any, support: Any) -> None:
+    record(None, identity='=HYPERLINK("http://evil")', reason="+1", error="@cmd")
+
+    response = client_for(support).get(reverse("monitoring:audit-export"))
+
+    [_, row] = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert row[6] == '\'=HYPERLINK("http://evil")'
+    assert (row[7], row[9]) == ("'+1", "'@cmd")
+    assert csv_safe("-2") == "'-2" and csv_safe("plain") == "plain"
+
+
+def test_the_audit_page_offers_no_way_to_change_a_row(
+    client_for: Any, admin: Any, log: None
+) -> None:
+    page = client_for(admin).get(reverse("monitoring:audit")).content.decode()
+    assert 'method="post"' not in page.split('id="audit-results"')[1]
+    assert client_for(admin).post(reverse("monitoring:audit")).status_code == 405
