@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from monitoring import livekit
@@ -393,7 +394,11 @@ def _on_track_published(*, room: Room, event: livekit.WebhookEvent) -> tuple[str
     if row is None and room.ended_at is None:
         # Published before its join was delivered: the late join fills in the rest.
         row = Participant.objects.create(
-            room=room, sid=info.sid, identity=info.identity, joined_at=event.created_at
+            room=room,
+            sid=info.sid,
+            identity=info.identity,
+            joined_at=event.created_at,
+            role=ParticipantRole.CO_HOST,
         )
     if row is None or row.left_at is not None or room.ended_at is not None:
         return f"{info.identity} published {label} (ignored: not present)", info.identity
@@ -506,6 +511,14 @@ def _participant_upsert(
         "attributes": dict(info.attributes),
         "can_publish": info.can_publish,
         "joined_at": _joined_at(info, at),
+        # Host or co-host is settled by room_refresh, which knows who came first.
+        "role": participant_role_derive(
+            kind=info.kind or "STANDARD",
+            attributes=dict(info.attributes),
+            metadata=info.metadata,
+            can_publish=info.can_publish,
+            first_publisher=False,
+        ),
     }
     if info.tracks or replace_tracks:
         values["tracks"] = [_track_dict(t) for t in info.tracks]
@@ -575,36 +588,24 @@ def room_refresh(*, room: Room, now: datetime) -> list[str]:
     """Recompute what the room row derives from its participants and recordings
     (counts, roles, host, live since, recording flag, status), save it, and say
     what changed."""
-    present = (
-        list(
-            room.participants.filter(left_at__isnull=True)
-            .order_by("joined_at", "pk")
-            .only(
-                "pk",
-                "identity",
-                "kind",
-                "attributes",
-                "metadata",
-                "can_publish",
-                "role",
-                "is_publisher",
-                "joined_at",
-            )
-        )
-        if room.ended_at is None
-        else []
+    present = room.participants.filter(left_at__isnull=True)
+    if room.ended_at is not None:
+        present = present.none()
+    # Roles: every row got its order-free role when it was written; only who is host
+    # among those allowed to publish depends on the others, so only they are read
+    # (a room with thousands of viewers costs the same as one without).
+    candidates = list(
+        present.filter(role__in=[ParticipantRole.HOST, ParticipantRole.CO_HOST])
+        .order_by("joined_at", "pk")
+        .only("pk", "identity", "kind", "attributes", "metadata", "can_publish", "role")
     )
-    # Roles: the first participant allowed to publish is the host unless the
-    # platform named one.
-    declared_host = any(
-        participant_role_declared(attributes=p.attributes, metadata=p.metadata)
-        == ParticipantRole.HOST
-        for p in present
-        if p.kind not in KIND_ROLES
-    )
-    first_publisher_taken = declared_host
+    declared = {
+        p.pk: participant_role_declared(attributes=p.attributes, metadata=p.metadata)
+        for p in candidates
+    }
+    first_publisher_taken = ParticipantRole.HOST in declared.values()
     host_identity = ""
-    for p in present:
+    for p in candidates:
         role = participant_role_derive(
             kind=p.kind,
             attributes=p.attributes,
@@ -617,10 +618,11 @@ def room_refresh(*, room: Room, now: datetime) -> list[str]:
             host_identity = host_identity or p.identity
         if role != p.role:
             Participant.objects.filter(pk=p.pk).update(role=role)
-            p.role = role
-    counted = [p for p in present if p.kind not in UNCOUNTED_KINDS]
-    num_participants = len(counted)
-    num_publishers = sum(1 for p in counted if p.is_publisher)
+    counts = present.exclude(kind__in=UNCOUNTED_KINDS).aggregate(
+        participants=Count("pk"), publishers=Count("pk", filter=Q(is_publisher=True))
+    )
+    num_participants = counts["participants"]
+    num_publishers = counts["publishers"]
     egresses = list(room.egresses.values_list("status", flat=True))
     active_recording = any(s in EGRESS_ACTIVE for s in egresses)
     recorded = "EGRESS_COMPLETE" in egresses

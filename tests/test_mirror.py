@@ -575,3 +575,77 @@ class TestEveryEventKind:
         reconcile_once()
 
         assert Room.objects.get().status == "idle"
+
+
+@pytest.mark.django_db
+class TestCost:
+    def queries_for_a_join(self, events: Events, viewers: int, sid: str, name: str) -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        room = Room.objects.get()
+        Participant.objects.bulk_create(
+            Participant(
+                room=room,
+                sid=f"PA_v{viewers}_{n}",
+                identity=f"v{viewers}-{n}",
+                can_publish=False,
+                joined_at=NOW,
+            )
+            for n in range(viewers)
+        )
+        with CaptureQueriesContext(connection) as captured:
+            events.send(
+                "participant_joined",
+                sid=sid,
+                name=name,
+                participant=person(f"PA_new{viewers}", "newcomer"),
+            )
+        return len(captured)
+
+    def test_a_join_costs_the_same_in_a_crowded_room_as_in_an_empty_one(
+        self, events: Events
+    ) -> None:
+        events.send("room_started", sid="RM_small", name="small")
+        small = self.queries_for_a_join(events, 0, "RM_small", "small")
+        Room.objects.all().delete()
+        events.send("room_started", sid="RM_big", name="big")
+
+        big = self.queries_for_a_join(events, 500, "RM_big", "big")
+
+        assert big == small
+        assert Room.objects.get().num_participants == 501
+
+
+@pytest.mark.django_db
+class TestBansHold:
+    def test_a_banned_identity_rejoining_is_removed_again_after_the_join_commits(
+        self, client: Any, livekit_sim: Any, admin: Any, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        from monitoring.moderation.bans import ban_create
+
+        ban_create(actor=admin, identity="troll", scope="global", reason="raiding")
+        livekit_sim.join("stage", "troll", publish=["camera"])
+        livekit_sim.join("stage", "fan", can_publish=False)
+
+        with django_capture_on_commit_callbacks(execute=True):
+            deliver_outbox(client, livekit_sim)
+
+        removed = [(r["identity"], r["reason"]) for r in livekit_sim.state()["removed"]]
+        assert ("troll", "PARTICIPANT_REMOVED") in removed
+        assert ("fan", "PARTICIPANT_REMOVED") not in removed
+
+    def test_the_reconciler_removes_a_banned_identity_it_finds(
+        self, livekit_sim: Any, admin: Any, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        from monitoring.moderation.bans import ban_create
+        from monitoring.reconciler import reconcile_once
+
+        ban_create(actor=admin, identity="troll", scope="room", room_name="stage", reason="spam")
+        livekit_sim.join("stage", "troll")
+
+        with django_capture_on_commit_callbacks(execute=True):
+            reconcile_once()
+
+        removed = [r["identity"] for r in livekit_sim.state()["removed"]]
+        assert removed == ["troll"]
