@@ -309,3 +309,46 @@ class TestLock:
             thread.join(timeout=10)
 
         assert sorted(results) == [False, True]
+
+
+def test_the_sync_loop_keeps_going_after_errors_and_stops_on_sigterm(tmp_path: Any) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        # An empty database and no LiveKit: every pass fails, none may end the loop.
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        "LIVEKIT_URL": "http://127.0.0.1:9",
+        "REDIS_URL": "",
+    }
+    loop = subprocess.Popen(
+        [sys.executable, "manage.py", "livekit_sync", "--interval", "0.1"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        seen: list[str] = []
+        deadline = time.monotonic() + 20
+        assert loop.stdout is not None
+        while time.monotonic() < deadline:
+            line = loop.stdout.readline()
+            seen.append(line)
+            if sum("pass crashed" in s or "pass failed" in s for s in seen) >= 2:
+                break
+        loop.send_signal(signal.SIGTERM)
+        rest, _ = loop.communicate(timeout=10)
+    finally:
+        if loop.poll() is None:
+            loop.kill()
+    assert sum("pass crashed" in s or "pass failed" in s for s in seen) >= 2
+    assert loop.returncode == 0
+    assert "livekit_sync: stopped" in rest
