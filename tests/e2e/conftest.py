@@ -1,0 +1,185 @@
+"""Browser-test harness: Debian's Chromium driving the console served by Daphne.
+
+Run on its own: ``pytest -m e2e tests/e2e`` (Playwright's event loop and
+pytest-asyncio do not share a process well, see /work/shared/TOOLING.md).
+
+Fixtures:
+- ``console``: the base URL of a Daphne subprocess (``manage.py runserver`` with
+  Daphne installed) using this test's database, with the in-process LiveKit
+  simulator as its LiveKit and the simulator's webhooks pointed at it.
+- ``logged_in_page(user)``: a Playwright page signed in through the real login page,
+  with every JavaScript dialog recorded in ``page.dialogs`` (and dismissed).
+- ``wait_for_live(page)``: waits until the page's websocket is open.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from tests.conftest import PASSWORD
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SERVER_START_TIMEOUT = 30.0
+# Marks the page once htmx's websocket has opened (htmx 2 event name).
+WS_OPEN_SCRIPT = (
+    "document.addEventListener('htmx:wsOpen', () => { window.__wsOpen = true; });"
+    "document.addEventListener('htmx:wsClose', () => { window.__wsOpen = false; });"
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _allow_orm_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API keeps an event loop running in the test thread; the ORM
+    refuses to run there unless told it is safe (it is: the loop is idle)."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _database_url() -> str:
+    """The URL of the database this test runs against (the test database, not the dev one)."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        name = str(settings["NAME"])
+        if name == ":memory:" or "mode=memory" in name:
+            raise RuntimeError("browser tests need a file SQLite database (set TEST NAME)")
+        return f"sqlite:///{Path(name).resolve()}"
+    user = settings.get("USER") or ""
+    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    host = settings.get("HOST") or "127.0.0.1"
+    port = f":{settings['PORT']}" if settings.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{settings['NAME']}"
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the console exited early:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/accounts/login/", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    raise RuntimeError(f"the console did not start in time:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture
+def console(
+    transactional_db: Any, livekit_sim: Any, tmp_path: Path, settings: Any
+) -> Iterator[str]:
+    """Start the console under Daphne against this test's database; yield its base URL."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": _database_url(),
+        "LIVEKIT_URL": livekit_sim.url,
+        "LIVEKIT_API_KEY": settings.LIVEKIT_API_KEY,
+        "LIVEKIT_API_SECRET": settings.LIVEKIT_API_SECRET,
+        "DEBUG": "true",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    log = tmp_path / "console.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "runserver",
+                "--noreload",
+                "--insecure",
+                f"127.0.0.1:{port}",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_serving(url, process, log)
+        livekit_sim.webhooks(url=f"{url}/livekit/webhook")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture
+def logged_in_page(page: Any, console: str) -> Callable[[Any], Any]:
+    """Sign ``user`` in through the real login page; returns the page (with ``.dialogs``)."""
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.add_init_script(WS_OPEN_SCRIPT)
+    page.set_default_timeout(10_000)
+    page.dialogs = dialogs
+
+    def login(user: Any, next_path: str = "/") -> Any:
+        page.goto(f"{console}/accounts/login/?next={next_path}")
+        page.fill("input[name=username]", user.get_username())
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("[data-testid=role]")
+        return page
+
+    return login
+
+
+@pytest.fixture
+def wait_for_live() -> Callable[[Any], None]:
+    def wait(page: Any, timeout: float = 10_000) -> None:
+        page.wait_for_function("() => window.__wsOpen === true", timeout=timeout)
+
+    return wait

@@ -1,0 +1,142 @@
+"""The live dashboard in Chromium: LiveKit changes reach open pages without a reload."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from monitoring.models import Room
+
+pytestmark = pytest.mark.e2e
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def mirrored_room(name: str, timeout: float = 10.0) -> Room:
+    """Wait until the console's mirror (in the test database) holds the room."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        room = Room.objects.filter(name=name).order_by("-pk").first()
+        if room is not None:
+            return room
+        time.sleep(0.05)
+    raise AssertionError(f"room {name!r} never reached the mirror")
+
+
+def mark_page(page: Any) -> None:
+    """A flag that survives only as long as the document: a reload would erase it."""
+    page.evaluate("() => { window.__sameDocument = true; }")
+
+
+def still_same_document(page: Any) -> bool:
+    return page.evaluate("() => window.__sameDocument === true")
+
+
+def test_a_participant_joining_appears_on_an_open_room_list_and_room_page_without_reload(
+    logged_in_page: Any, moderator: Any, livekit_sim: Any, wait_for_live: Any
+) -> None:
+    livekit_sim.join(
+        "studio",
+        "host-1",
+        name="Host One",
+        attributes={"role": "host"},
+        publish=["camera", "microphone"],
+    )
+    livekit_sim.flush()
+    room = mirrored_room("studio")
+
+    page = logged_in_page(moderator)
+    wait_for_live(page)
+    mark_page(page)
+    row = page.locator(f"#room-row-{room.pk}")
+    row.wait_for()
+
+    livekit_sim.join("studio", "viewer-2", name="Viewer Two")
+    livekit_sim.flush()
+    page.wait_for_function(
+        f"() => document.querySelector('#room-row-{room.pk} [data-testid=participants]')"
+        ".textContent.trim() === '2'"
+    )
+
+    # A brand-new room is added to the open list too.
+    livekit_sim.join("newcomer", "host-9", publish=["camera"])
+    livekit_sim.flush()
+    newcomer = mirrored_room("newcomer")
+    page.locator(f"#room-row-{newcomer.pk}").wait_for()
+    assert still_same_document(page)
+
+    page.goto(f"{page.url.split('/?')[0].rstrip('/')}/rooms/{room.pk}/")
+    wait_for_live(page)
+    mark_page(page)
+    participants = page.locator("#room-participants")
+    assert "Viewer Two" in participants.inner_text()
+    livekit_sim.join("studio", "viewer-3", name="Viewer Three")
+    livekit_sim.flush()
+    participants.get_by_text("Viewer Three", exact=True).wait_for()
+    assert page.locator("#room-summary [data-testid=participants]").inner_text() == "3"
+    assert still_same_document(page)
+    assert page.dialogs == []
+
+
+def test_a_room_ending_changes_its_status_live(
+    logged_in_page: Any, moderator: Any, livekit_sim: Any, wait_for_live: Any
+) -> None:
+    livekit_sim.join("closing-time", "host-1", publish=["camera"])
+    livekit_sim.flush()
+    room = mirrored_room("closing-time")
+
+    page = logged_in_page(moderator)
+    wait_for_live(page)
+    mark_page(page)
+    status = page.locator(f"#room-row-{room.pk} [data-testid=status]")
+    status.wait_for()
+    assert status.inner_text() != "ended"
+
+    livekit_sim.leave("closing-time", "host-1")
+    livekit_sim.advance(3600)
+    livekit_sim.flush()
+    page.wait_for_function(
+        f"() => document.querySelector('#room-row-{room.pk} [data-testid=status]')"
+        ".textContent.trim() === 'ended'"
+    )
+    assert still_same_document(page)
+
+
+def test_a_hostile_participant_renders_as_text_on_load_and_when_pushed(
+    logged_in_page: Any, moderator: Any, livekit_sim: Any, wait_for_live: Any
+) -> None:
+    hostile_metadata = json.dumps({"bio": "<script>alert(2)</script>", "x": HOSTILE})
+    hostile_attributes = {"role": "viewer", "note": "<svg onload=alert(3)>", HOSTILE: HOSTILE}
+    livekit_sim.join("hostile", "host-1", publish=["camera"])
+    livekit_sim.join(
+        "hostile", "evil-1", name=HOSTILE, metadata=hostile_metadata, attributes=hostile_attributes
+    )
+    livekit_sim.flush()
+    room = mirrored_room("hostile")
+
+    # On page load.
+    page = logged_in_page(moderator, next_path=f"/rooms/{room.pk}/")
+    wait_for_live(page)
+    participants = page.locator("#room-participants")
+    participants.get_by_text(HOSTILE, exact=True).first.wait_for()
+    assert page.locator("#room-participants img").count() == 0
+
+    # In a pushed fragment.
+    mark_page(page)
+    livekit_sim.join(
+        "hostile",
+        "evil-2",
+        name=HOSTILE + "2",
+        metadata=hostile_metadata,
+        attributes=hostile_attributes,
+    )
+    livekit_sim.flush()
+    participants.get_by_text(HOSTILE + "2", exact=True).wait_for()
+    assert still_same_document(page)
+    assert page.locator("#room-participants img, #room-participants svg").count() == 0
+    assert "<svg onload=alert(3)>" in participants.inner_text()
+    page.wait_for_timeout(300)  # give any injected handler the chance to fire
+    assert page.dialogs == []
