@@ -693,9 +693,12 @@ def snapshot_apply(*, snapshot: Snapshot) -> SnapshotResult:
             if room is None:
                 room = _room_create(info=info, at=taken_at)
                 corrections.append(f"room {info.name} was missing")
-            elif room.ended_at is None:
-                _room_update_fields(room=room, info=info)
+            elif room.ended_at is not None and room.updated_at < taken_at:
+                # Ended here, yet LiveKit still has this very session open.
+                room.ended_at = None
+                corrections.append("room is still open in LiveKit")
             if room.ended_at is None:
+                _room_update_fields(room=room, info=info)
                 corrections += _participants_reconcile(
                     room=room,
                     infos=snapshot.participants.get(info.sid, ()),

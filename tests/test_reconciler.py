@@ -352,3 +352,21 @@ def test_the_sync_loop_keeps_going_after_errors_and_stops_on_sigterm(tmp_path: A
     assert sum("pass crashed" in s or "pass failed" in s for s in seen) >= 2
     assert loop.returncode == 0
     assert "livekit_sync: stopped" in rest
+
+
+@pytest.mark.django_db
+def test_a_room_wrongly_marked_ended_is_reopened_when_livekit_still_has_it(
+    client: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("show", "host", publish=["camera"])
+    deliver_outbox(client, livekit_sim)
+    Room.objects.update(ended_at=Room.objects.get().created_at, status="ended")
+    Participant.objects.update(left_at=Room.objects.get().created_at)
+    Room.objects.update(updated_at=Room.objects.get().created_at)
+
+    reconcile_once()
+
+    assert_converged(livekit_sim)
+    room = Room.objects.get()
+    assert room.status == "live"
+    assert "room is still open in LiveKit" in room.events.get(kind="reconciled").summary
