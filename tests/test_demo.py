@@ -1,0 +1,166 @@
+"""``manage.py demo``: one command starts the console and a busy simulator; Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+STARTUP_SECONDS = 45.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fetch(url: str) -> tuple[int, bytes] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def wait_until(condition: Callable[[], Any], *, timeout: float, process: subprocess.Popen) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the demo exited early with status {process.returncode}")
+        if result := condition():
+            return result
+        time.sleep(0.2)
+    pytest.fail("the demo did not get there in time")
+
+
+def children_of(pid: int) -> set[int]:
+    """Every live descendant of ``pid``, read from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def is_running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # zombies are dead (PID 1 here does not reap)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    port, sim_port = free_port(), free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("LIVEKIT_", "DJANGO_", "PYTEST_")) and key != "REDIS_URL"
+    }
+    env.update(
+        DEBUG="true",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        PYTHONUNBUFFERED="1",
+    )
+    log = (tmp_path / "demo.log").open("w+b")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "demo",
+            "--port",
+            str(port),
+            "--sim-port",
+            str(sim_port),
+            "--rooms",
+            "3",
+            "--password",
+            "demo-password-for-tests",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    info = {"process": process, "port": port, "sim_port": sim_port, "log": log}
+    try:
+        yield info
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.seek(0)
+        output = log.read().decode(errors="replace")
+        log.close()
+        print(output)  # shown by pytest only when the test fails
+
+
+def test_the_demo_serves_the_console_and_a_busy_simulator_and_stops_on_ctrl_c(
+    demo: dict[str, Any],
+) -> None:
+    process, port, sim_port = demo["process"], demo["port"], demo["sim_port"]
+    console = f"http://127.0.0.1:{port}"
+
+    health = wait_until(
+        lambda: (r := fetch(f"{console}/healthz")) and r[0] == 200 and r,
+        timeout=STARTUP_SECONDS,
+        process=process,
+    )
+    assert json.loads(health[1])["checks"]["livekit"] == {"status": "up"}
+    status, login_page = fetch(f"{console}/accounts/login/")
+    assert status == 200
+    assert b"<form" in login_page and b"password" in login_page.lower()
+    status, _ = fetch(f"{console}/static/css/roomwatch.css")
+    assert status == 200
+
+    rooms = wait_until(
+        lambda: (
+            (r := fetch(f"http://127.0.0.1:{sim_port}/sim/state")) and json.loads(r[1])["rooms"]
+        ),
+        timeout=15,
+        process=process,
+    )
+    assert rooms[0]["sid"].startswith("RM_")
+
+    demo["log"].flush()
+    demo["log"].seek(0)
+    output = demo["log"].read().decode(errors="replace")
+    assert "admin / demo-password-for-tests" in output
+    assert console in output
+
+    children = children_of(process.pid)
+    assert len(children) >= 2  # the simulator and the console, at least
+
+    os.kill(process.pid, signal.SIGINT)
+    assert process.wait(timeout=15) == 0
+
+    assert [pid for pid in children if is_running(pid)] == []
+    assert fetch(f"{console}/healthz") is None
+    assert fetch(f"http://127.0.0.1:{sim_port}/sim/state") is None
