@@ -371,3 +371,29 @@ def test_pinning_refuses_bad_input_and_unknown_rooms(client_for: Any, support: A
     missing = client.post(reverse("monitoring:wall_pin", args=[999999]), {"pinned": "1"})
     assert missing.status_code == 404
     assert client.get(reverse("monitoring:wall_pin", args=[room.pk])).status_code == 405
+
+
+# -- the LiveKit banner -------------------------------------------------------
+
+
+def test_every_page_says_when_livekit_is_unreachable_and_shows_the_last_known_state(
+    client_for: Any, support: Any
+) -> None:
+    from monitoring.models import SyncState
+
+    make_room("studio")
+    client = client_for(support)
+    assert 'data-stale="true"' not in client.get(rooms_url()).content.decode()
+    SyncState.objects.update_or_create(
+        pk=1,
+        defaults={
+            "last_success_at": timezone.now() - timedelta(minutes=3),
+            "last_error_at": timezone.now(),
+            "last_error": "connection refused",
+        },
+    )
+    for url in (rooms_url(), reverse("monitoring:wall")):
+        html = client.get(url).content.decode()
+        assert "LiveKit unreachable — showing the last known state from" in html
+        assert "connection refused" in html
+    assert "studio" in client.get(rooms_url()).content.decode()
