@@ -252,7 +252,8 @@ def _room_for_event(event: livekit.WebhookEvent) -> Room | None:
 
 
 def _room_create(*, info: livekit.RoomInfo, at: datetime) -> Room:
-    _rooms_supersede(name=info.name, sid=info.sid, at=at)
+    created_at = info.created_at or at
+    _rooms_supersede(name=info.name, sid=info.sid, created_at=created_at, at=at)
     room, _ = Room.objects.get_or_create(
         sid=info.sid,
         defaults={
@@ -261,10 +262,15 @@ def _room_create(*, info: livekit.RoomInfo, at: datetime) -> Room:
             "empty_timeout": info.empty_timeout,
             "departure_timeout": info.departure_timeout,
             "max_participants": info.max_participants,
-            "created_at": info.created_at or at,
+            "created_at": created_at,
         },
     )
-    return Room.objects.select_for_update().get(pk=room.pk)
+    room = Room.objects.select_for_update().get(pk=room.pk)
+    newer = Room.objects.filter(name=info.name, created_at__gt=created_at).exclude(pk=room.pk)
+    if room.ended_at is None and newer.exists():
+        # A late event of a session that a newer one of the same name replaced.
+        _room_end(room=room, at=at, reason="ROOM_CLOSED")
+    return room
 
 
 def _room_create_minimal(*, sid: str, name: str, at: datetime) -> Room:
@@ -272,13 +278,14 @@ def _room_create_minimal(*, sid: str, name: str, at: datetime) -> Room:
     return Room.objects.select_for_update().get(pk=room.pk)
 
 
-def _rooms_supersede(*, name: str, sid: str, at: datetime) -> None:
+def _rooms_supersede(*, name: str, sid: str, created_at: datetime, at: datetime) -> None:
     """A new session of a room name means older open sessions have ended (their
     room_finished was missed)."""
-    for old in (
-        Room.objects.select_for_update().filter(name=name, ended_at__isnull=True).exclude(sid=sid)
-    ):
-        _room_end(room=old, at=at, reason="superseded by a new session of the same room")
+    older = Room.objects.select_for_update().filter(
+        name=name, ended_at__isnull=True, created_at__lte=created_at
+    )
+    for old in older.exclude(sid=sid):
+        _room_end(room=old, at=at, reason="ROOM_CLOSED")
         RoomEvent.objects.create(
             room=old,
             kind=RECONCILED,

@@ -649,3 +649,21 @@ class TestBansHold:
 
         removed = [r["identity"] for r in livekit_sim.state()["removed"]]
         assert removed == ["troll"]
+
+
+@pytest.mark.django_db
+def test_a_late_event_of_an_older_session_does_not_end_the_newer_one(events: Events) -> None:
+    now = int(time.time())
+    events.send("room_started", sid="RM_new00000001")
+    late = room_event(
+        "participant_left",
+        event_id="EV_lateold0001",
+        sid="RM_old00000001",
+        participant=person("PA_x", "x", joined_at=now - 600),
+    )
+    late.room.creation_time = now - 900
+
+    deliver(events.client, late)
+
+    assert Room.objects.get(sid="RM_new00000001").status == "idle"
+    assert Room.objects.get(sid="RM_old00000001").status == "ended"
