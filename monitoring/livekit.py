@@ -220,8 +220,8 @@ async def _session() -> aiohttp.ClientSession:
     loop = asyncio.get_running_loop()
     # A session references its loop, so entries of finished loops never leave the
     # weak mapping on their own; their sessions were closed when the loop shut down.
-    for finished in [known for known in _sessions if known.is_closed()]:
-        del _sessions[finished]
+    for finished in [known for known in list(_sessions) if known.is_closed()]:
+        _sessions.pop(finished, None)
     entry = _sessions.get(loop)
     if entry is not None and not entry.session.closed:
         return entry.session

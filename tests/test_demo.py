@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command, get_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 45.0
@@ -149,14 +150,18 @@ def test_the_demo_serves_the_console_and_a_busy_simulator_and_stops_on_ctrl_c(
     )
     assert rooms[0]["sid"].startswith("RM_")
 
-    demo["log"].flush()
-    demo["log"].seek(0)
-    output = demo["log"].read().decode(errors="replace")
-    assert "admin / demo-password-for-tests" in output
-    assert console in output
+    def output() -> str:
+        demo["log"].flush()
+        demo["log"].seek(0)
+        return demo["log"].read().decode(errors="replace")
+
+    wait_until(lambda: "Press Ctrl-C to stop." in output(), timeout=10, process=process)
+    assert "admin / demo-password-for-tests" in output()
+    assert f"Roomwatch is running:  {console}/" in output()
 
     children = children_of(process.pid)
-    assert len(children) >= 2  # the simulator and the console, at least
+    # The simulator, the console and (when that command exists) the reconciler.
+    assert len(children) >= (3 if "livekit_sync" in get_commands() else 2)
 
     os.kill(process.pid, signal.SIGINT)
     assert process.wait(timeout=15) == 0
@@ -164,3 +169,23 @@ def test_the_demo_serves_the_console_and_a_busy_simulator_and_stops_on_ctrl_c(
     assert [pid for pid in children if is_running(pid)] == []
     assert fetch(f"{console}/healthz") is None
     assert fetch(f"http://127.0.0.1:{sim_port}/sim/state") is None
+
+
+def test_the_demo_refuses_a_port_that_is_already_in_use() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+
+        with pytest.raises(CommandError, match=f"Port {port} .* already in use.*--port"):
+            call_command("demo", "--port", str(port), "--sim-port", str(free_port()))
+
+
+def test_the_demo_refuses_the_same_port_for_the_console_and_the_simulator() -> None:
+    with pytest.raises(CommandError, match="must differ"):
+        call_command("demo", "--port", "8123", "--sim-port", "8123")
+
+
+def test_the_demo_refuses_a_port_out_of_range() -> None:
+    with pytest.raises(CommandError, match="between 1 and 65535"):
+        call_command("demo", "--port", "70000")

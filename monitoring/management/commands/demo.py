@@ -19,6 +19,7 @@ import contextlib
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,6 +66,17 @@ def _die_with_parent() -> None:
         pass  # not Linux: Ctrl-C still stops everything, only a SIGKILL of the demo can't
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        # As the servers themselves do, so a port in TIME_WAIT counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
 def _answers(url: str) -> int | None:
     """The HTTP status ``url`` answers with, or None if nothing answers yet."""
     try:
@@ -107,6 +119,11 @@ class Command(BaseCommand):
             raise CommandError("--port and --sim-port must differ.")
         if rooms < 0:
             raise CommandError("--rooms cannot be negative.")
+        for label, value in (("--port", port), ("--sim-port", sim_port)):
+            if not _port_free(value):
+                raise CommandError(
+                    f"Port {value} on {HOST} is already in use; choose another with {label}."
+                )
 
         database = settings.DATABASES["default"]
         self.stdout.write(f"Migrating the database ({database['NAME']})...")
@@ -122,6 +139,7 @@ class Command(BaseCommand):
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         }
         failed: str | None = None
+        self._env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         try:
             self._start_children(
                 port=port,
@@ -129,6 +147,9 @@ class Command(BaseCommand):
                 rooms=0 if options["no_activity"] else rooms,
             )
             failed = self._wait_until_ready(port=port, sim_port=sim_port)
+            if failed is None and self._stop_signal is None and "livekit_sync" in get_commands():
+                # Started once LiveKit answers, so its first pass already succeeds.
+                self._spawn("the reconciler", "livekit_sync", env=self._env)
             if failed is None and self._stop_signal is None:
                 self._banner(port=port, sim_port=sim_port, password=password)
                 failed = self._watch()
@@ -171,9 +192,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Started {name} (pid {process.pid}).")
 
     def _start_children(self, *, port: int, sim_port: int, rooms: int) -> None:
-        env = os.environ.copy()
+        env = self._env
         env["LIVEKIT_URL"] = f"http://{HOST}:{sim_port}"
-        env["PYTHONUNBUFFERED"] = "1"
         simulator = [
             "livekit_sim",
             "--host",
@@ -186,8 +206,6 @@ class Command(BaseCommand):
         if rooms:
             simulator += ["--activity", str(rooms)]
         self._spawn("the LiveKit simulator", *simulator, env=env)
-        if "livekit_sync" in get_commands():
-            self._spawn("the reconciler", "livekit_sync", env=env)
         self._spawn(
             "the console (Daphne)",
             "runserver",
