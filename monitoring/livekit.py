@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,8 +25,6 @@ import aiohttp
 from django.conf import settings
 from google.protobuf.message import DecodeError
 from livekit import api
-
-logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -218,8 +215,8 @@ async def _close_with_loop(session: aiohttp.ClientSession) -> AsyncIterator[None
 
 async def _session() -> aiohttp.ClientSession:
     loop = asyncio.get_running_loop()
-    # A session references its loop, so entries of finished loops never leave the
-    # weak mapping on their own; their sessions were closed when the loop shut down.
+    # Forget the entries of loops that have finished: their sessions were closed
+    # when the loop shut down its async generators.
     for finished in [known for known in list(_sessions) if known.is_closed()]:
         _sessions.pop(finished, None)
     entry = _sessions.get(loop)
