@@ -109,9 +109,12 @@ def env_database(
         raise ImproperlyConfigured(
             f"{name} must point at PostgreSQL (postgres://...) or SQLite (sqlite:///...)."
         )
+    if not config.get("NAME"):
+        raise ImproperlyConfigured(f"{name} names no database.")
     if engine == "django.db.backends.postgresql":
-        if not config.get("NAME"):
-            raise ImproperlyConfigured(f"{name} names no database.")
         # An explicit test name: forked live servers otherwise prefix "test_" twice.
         config["TEST"] = {"NAME": f"test_{config['NAME']}"}
+    elif config["NAME"] != ":memory:":
+        # A file, so that a server process started by a browser test can share it.
+        config["TEST"] = {"NAME": str(config["NAME"]).removesuffix(".sqlite3") + "-test.sqlite3"}
     return config

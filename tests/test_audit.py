@@ -67,6 +67,8 @@ def test_the_model_refuses_to_edit_or_delete_a_row(moderator: Any) -> None:
     ],
 )
 def test_the_database_refuses_to_edit_or_delete_a_row(moderator: Any, sql: str) -> None:
+    if sql.startswith("DELETE") and connection.vendor == "sqlite":
+        pytest.skip("SQLite test databases are flushed with DELETE: the model layer refuses it")
     entry = record(moderator, outcome="failed", error="LiveKit is down")
 
     with (

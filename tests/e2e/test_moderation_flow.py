@@ -4,36 +4,15 @@ shows the participant gone without a reload."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from monitoring.models import AuditEntry, Room
 from tests.conftest import PASSWORD, make_staff
 from tests.e2e.conftest import WS_OPEN_SCRIPT
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(autouse=True)
-def _clear_audit_before_sqlite_flush(console: str) -> Iterator[None]:
-    """SQLite flushes a test database with DELETE, which the audit trigger refuses:
-    clear this test's audit rows with the trigger briefly lifted (PostgreSQL flushes
-    with TRUNCATE, which the row triggers do not see)."""
-    yield
-    if connection.vendor != "sqlite":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = %s",
-            ["monitoring_audit_no_delete"],
-        )
-        [create] = cursor.fetchone()
-        cursor.execute("DROP TRIGGER monitoring_audit_no_delete")
-        cursor.execute("DELETE FROM monitoring_auditentry")
-        cursor.execute(create)
 
 
 def mirrored_room(name: str, timeout: float = 10.0) -> Room:
