@@ -137,6 +137,11 @@ LIVEKIT_TIMEOUT_SECONDS = env_int("LIVEKIT_TIMEOUT_SECONDS", 10, minimum=1)
 # The participant attribute (or metadata JSON key) the platform uses for roles.
 ROOMWATCH_ROLE_KEY = env_str("ROOMWATCH_ROLE_KEY", "role")
 ROOMWATCH_SYNC_INTERVAL_SECONDS = env_int("ROOMWATCH_SYNC_INTERVAL_SECONDS", 15, minimum=1)
+# LiveKit's API does not say whether a room allows remote unmute (off by default,
+# config `room.enable_remote_unmute`): tell the console, so it offers Unmute only then.
+ROOMWATCH_REMOTE_UNMUTE = env_bool("ROOMWATCH_REMOTE_UNMUTE", False)
+# Pushes per room are coalesced to at most one per this many milliseconds.
+ROOMWATCH_PUSH_INTERVAL_SECONDS = env_int("ROOMWATCH_PUSH_INTERVAL_MS", 250, minimum=0) / 1000
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60, minimum=60)

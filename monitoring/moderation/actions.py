@@ -123,7 +123,7 @@ def new_token() -> str:
 
 def remote_unmute_allowed() -> bool:
     """Whether LiveKit lets the console unmute (its ``room.enable_remote_unmute``)."""
-    return bool(getattr(settings, "ROOMWATCH_REMOTE_UNMUTE", False))
+    return bool(settings.ROOMWATCH_REMOTE_UNMUTE)
 
 
 # --------------------------------------------------------------------- validation
