@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -74,6 +77,26 @@ def is_running(pid: int) -> bool:
     except OSError:
         return False
     return state not in ("Z", "X")  # zombies are dead (PID 1 here does not reap)
+
+
+def sign_in(console: str, username: str, password: str) -> str:
+    """Sign in through the login form as a browser would; returns where it lands."""
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    with opener.open(f"{console}/accounts/login/", timeout=5) as response:
+        page = response.read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token is not None
+    form = urllib.parse.urlencode(
+        {"csrfmiddlewaretoken": token[1], "username": username, "password": password}
+    ).encode()
+    request = urllib.request.Request(
+        f"{console}/accounts/login/", data=form, headers={"Referer": f"{console}/accounts/login/"}
+    )
+    with opener.open(request, timeout=5) as response:
+        assert response.status == 200
+        return response.url
 
 
 @pytest.fixture
@@ -158,6 +181,8 @@ def test_the_demo_serves_the_console_and_a_busy_simulator_and_stops_on_ctrl_c(
     wait_until(lambda: "Press Ctrl-C to stop." in output(), timeout=10, process=process)
     assert "admin / demo-password-for-tests" in output()
     assert f"Roomwatch is running:  {console}/" in output()
+
+    assert sign_in(console, "admin", "demo-password-for-tests") == f"{console}/"
 
     children = children_of(process.pid)
     # The simulator, the console and (when that command exists) the reconciler.
