@@ -532,9 +532,15 @@ def _participant_upsert(
         values["is_publisher"] = bool(info.tracks)
     row, created = Participant.objects.get_or_create(room=room, sid=info.sid, defaults=values)
     if not created:
-        for key, value in values.items():
-            setattr(row, key, value)
-        row.save()
+        if values["role"] == ParticipantRole.CO_HOST and row.role == ParticipantRole.HOST:
+            values["role"] = row.role  # who is host is room_refresh's to settle
+        changed = [key for key, value in values.items() if getattr(row, key) != value]
+        for key in changed:
+            setattr(row, key, values[key])
+        if changed:
+            # Only real changes are written (and move updated_at): the reconciler
+            # visits every participant on every pass.
+            row.save(update_fields=[*changed, "updated_at"])
     return row
 
 
@@ -554,14 +560,17 @@ def _egress_upsert(*, room: Room, info: livekit.EgressInfo) -> bool:
         return True
     if EGRESS_RANK.get(info.status, 0) < EGRESS_RANK.get(row.status, 0):
         return False
-    changed = row.status != info.status or row.ended_at != info.ended_at
-    for key, value in values.items():
-        if key == "room":
-            continue
-        if value or key == "status":
-            setattr(row, key, value)
-    row.save()
-    return changed
+    # Empty values (a minimal event) never erase what an earlier one told us.
+    changed = [
+        key
+        for key, value in values.items()
+        if key != "room" and (value or key == "status") and getattr(row, key) != value
+    ]
+    for key in changed:
+        setattr(row, key, values[key])
+    if changed:
+        row.save(update_fields=changed)
+    return bool(changed)
 
 
 def _ingress_upsert(*, room: Room, info: livekit.IngressInfo) -> bool:
@@ -584,17 +593,25 @@ def _ingress_upsert(*, room: Room, info: livekit.IngressInfo) -> bool:
     return changed
 
 
-def _room_update_fields(*, room: Room, info: livekit.RoomInfo) -> None:
-    room.metadata = info.metadata
-    room.empty_timeout = info.empty_timeout
-    room.departure_timeout = info.departure_timeout
-    room.max_participants = info.max_participants
+def _room_update_fields(*, room: Room, info: livekit.RoomInfo) -> bool:
+    """Copy LiveKit's room settings onto the row; say whether any differed."""
+    values = {
+        "metadata": info.metadata,
+        "empty_timeout": info.empty_timeout,
+        "departure_timeout": info.departure_timeout,
+        "max_participants": info.max_participants,
+    }
+    changed = any(getattr(room, key) != value for key, value in values.items())
+    for key, value in values.items():
+        setattr(room, key, value)
+    return changed
 
 
-def room_refresh(*, room: Room, now: datetime) -> list[str]:
+def room_refresh(*, room: Room, now: datetime, save: bool = True) -> list[str]:
     """Recompute what the room row derives from its participants and recordings
     (counts, roles, host, live since, recording flag, status), save it, and say
-    what changed."""
+    what changed. With ``save=False`` the row is written only if a derived value
+    changed (the reconciler must not rewrite every room on every pass)."""
     present = room.participants.filter(left_at__isnull=True)
     if room.ended_at is not None:
         present = present.none()
@@ -633,8 +650,10 @@ def room_refresh(*, room: Room, now: datetime) -> list[str]:
     egresses = list(room.egresses.values_list("status", flat=True))
     active_recording = any(s in EGRESS_ACTIVE for s in egresses)
     recorded = "EGRESS_COMPLETE" in egresses
-    if num_publishers:
+    dirty = False
+    if num_publishers and room.publisher_dropped_at is not None:
         room.publisher_dropped_at = None
+        dirty = True
     status = room_status_derive(
         ended=room.ended_at is not None,
         recorded=recorded,
@@ -661,9 +680,11 @@ def room_refresh(*, room: Room, now: datetime) -> list[str]:
         for key, value in new.items()
         if key not in ("live_since", "host_identity") and getattr(room, key) != value
     ]
+    dirty = dirty or any(getattr(room, key) != value for key, value in new.items())
     for key, value in new.items():
         setattr(room, key, value)
-    room.save()
+    if save or dirty:
+        room.save()
     return changes
 
 
@@ -697,6 +718,7 @@ def snapshot_apply(*, snapshot: Snapshot) -> SnapshotResult:
         with transaction.atomic():
             room = Room.objects.select_for_update().filter(sid=info.sid).first()
             corrections: list[str] = []
+            dirty = False
             if room is None:
                 room = _room_create(info=info, at=taken_at)
                 corrections.append(f"room {info.name} was missing")
@@ -705,14 +727,14 @@ def snapshot_apply(*, snapshot: Snapshot) -> SnapshotResult:
                 room.ended_at = None
                 corrections.append("room is still open in LiveKit")
             if room.ended_at is None:
-                _room_update_fields(room=room, info=info)
+                dirty = _room_update_fields(room=room, info=info)
                 corrections += _participants_reconcile(
                     room=room,
                     infos=snapshot.participants.get(info.sid, ()),
                     taken_at=taken_at,
                 )
             corrections += _recordings_reconcile(room=room, snapshot=snapshot)
-            _room_finish(room=room, corrections=corrections, result=result)
+            _room_finish(room=room, corrections=corrections, result=result, dirty=dirty)
     # Rooms the mirror thinks are open but LiveKit no longer has.
     gone = Room.objects.filter(ended_at__isnull=True, updated_at__lt=taken_at).exclude(
         sid__in=seen_sids
@@ -733,13 +755,15 @@ def snapshot_apply(*, snapshot: Snapshot) -> SnapshotResult:
     for room_id in list(expired.values_list("pk", flat=True)):
         with transaction.atomic():
             room = Room.objects.select_for_update().get(pk=room_id)
-            _room_finish(room=room, corrections=[], result=result)
+            _room_finish(room=room, corrections=[], result=result, dirty=False)
     return result
 
 
-def _room_finish(*, room: Room, corrections: list[str], result: SnapshotResult) -> None:
+def _room_finish(
+    *, room: Room, corrections: list[str], result: SnapshotResult, dirty: bool = True
+) -> None:
     before = room.status
-    changes = room_refresh(room=room, now=timezone.now())
+    changes = room_refresh(room=room, now=timezone.now(), save=dirty or bool(corrections))
     corrections = corrections + changes
     if corrections:
         RoomEvent.objects.create(

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from monitoring import reconciler
 from monitoring.models import Egress, Participant, Room, RoomEvent, SyncState
@@ -196,11 +197,14 @@ class TestCorrections:
         reconcile_once()
         before = RoomEvent.objects.count()
 
-        result = reconcile_once()
+        with CaptureQueriesContext(connection) as captured:
+            result = reconcile_once()
 
         assert result.ok
         assert result.corrected_room_ids == []
         assert RoomEvent.objects.count() == before
+        writes = [q["sql"] for q in captured if q["sql"].startswith(("UPDATE", "INSERT"))]
+        assert all("monitoring_syncstate" in sql for sql in writes), writes
 
     def test_the_command_runs_one_pass(self, livekit_sim: Any, capsys: Any) -> None:
         livekit_sim.join("show", "host", publish=["camera"])
