@@ -49,8 +49,8 @@ SORT_LABELS: dict[str, str] = {
 PAGE_SIZE = 50
 SEARCH_MAX_LENGTH = 256
 # Room detail shows at most this many participants of each kind and events.
-PRESENT_LIMIT = 500
-DEPARTED_LIMIT = 200
+PRESENT_LIMIT = 200
+DEPARTED_LIMIT = 100
 EVENT_LIMIT = 200
 WALL_SIZE = 12
 # Participants LiveKit leaves out of a room's counts.
