@@ -13,6 +13,15 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+# The demo runs the console, the reconciler and webhooks against one SQLite file:
+# take the write lock when a transaction starts and wait for it, instead of failing
+# with "database is locked" halfway through.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL;",
+}
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -99,6 +108,7 @@ def env_database(
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": default_sqlite_path,
             "TEST": {"NAME": default_sqlite_path.replace(".sqlite3", "-test.sqlite3")},
+            "OPTIONS": SQLITE_OPTIONS,
         }
     try:
         config: dict[str, Any] = dict(dj_database_url.parse(value))
@@ -114,7 +124,10 @@ def env_database(
     if engine == "django.db.backends.postgresql":
         # An explicit test name: forked live servers otherwise prefix "test_" twice.
         config["TEST"] = {"NAME": f"test_{config['NAME']}"}
-    elif config["NAME"] != ":memory:":
-        # A file, so that a server process started by a browser test can share it.
-        config["TEST"] = {"NAME": str(config["NAME"]).removesuffix(".sqlite3") + "-test.sqlite3"}
+    else:
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+        if config["NAME"] != ":memory:":
+            # A file, so that a server started by a browser test can share it.
+            test_name = str(config["NAME"]).removesuffix(".sqlite3") + "-test.sqlite3"
+            config["TEST"] = {"NAME": test_name}
     return config
