@@ -625,16 +625,31 @@ def imports_livekit_api(tree: ast.AST) -> bool:
     return False
 
 
-def test_only_the_gateway_imports_livekit_api() -> None:
-    gateway = ROOT / "monitoring" / "livekit.py"
-    simulator = ROOT / "monitoring" / "livekit_sim"
+def livekit_api_importers(root: Path) -> list[str]:
+    """The console modules below ``root`` that import ``livekit.api``, apart from the
+    gateway package and the simulator (which stands in for LiveKit itself)."""
+    gateway = root / "monitoring" / "livekit"
+    simulator = root / "monitoring" / "livekit_sim"
     offenders = []
     for package in CONSOLE_PACKAGES:
-        for path in (ROOT / package).rglob("*.py"):
-            if path == gateway or simulator in path.parents:
+        for path in (root / package).rglob("*.py"):
+            if gateway in path.parents or simulator in path.parents:
                 continue
             if imports_livekit_api(ast.parse(path.read_text(), filename=str(path))):
-                offenders.append(str(path.relative_to(ROOT)))
+                offenders.append(str(path.relative_to(root)))
+    return offenders
 
-    assert offenders == []
-    assert imports_livekit_api(ast.parse(gateway.read_text()))
+
+def test_only_the_gateway_imports_livekit_api() -> None:
+    gateway = ROOT / "monitoring" / "livekit"
+
+    assert livekit_api_importers(ROOT) == []
+    assert imports_livekit_api(ast.parse((gateway / "client.py").read_text()))
+
+
+def test_the_boundary_check_catches_a_module_beside_the_gateway(tmp_path: Path) -> None:
+    for name in ("monitoring/livekit/client.py", "monitoring/livekit_ext.py", "accounts/x.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("from livekit import api\n")
+
+    assert livekit_api_importers(tmp_path) == ["accounts/x.py", "monitoring/livekit_ext.py"]
