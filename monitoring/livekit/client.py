@@ -14,7 +14,7 @@ from django.conf import settings
 from google.protobuf.message import DecodeError
 from livekit import api
 
-from monitoring.livekit.errors import LiveKitError, error_from_server
+from monitoring.livekit.errors import NO_PARTICIPANT, NO_ROOM, LiveKitError, error_from_server
 from monitoring.livekit.types import (
     EgressInfo,
     IngressInfo,
@@ -137,9 +137,6 @@ async def close_session() -> None:
 
 # ------------------------------------------------------------------ the calls
 
-_NO_ROOM = "The room no longer exists in LiveKit."
-_NO_PARTICIPANT = "The participant is no longer in the room."
-
 
 async def ping() -> None:
     """Raise ``LiveKitError`` unless LiveKit answers an authenticated ListRooms."""
@@ -156,16 +153,17 @@ async def list_rooms(*, names: Iterable[str] | None = None) -> list[RoomInfo]:
 async def list_participants(*, room: str) -> list[ParticipantInfo]:
     """The participants of ``room``; an unknown room has none (LiveKit answers 200)."""
     request = api.ListParticipantsRequest(room=room)
-    response = await _call(lambda lk: lk.room.list_participants(request), not_found=_NO_ROOM)
+    response = await _call(lambda lk: lk.room.list_participants(request), not_found=NO_ROOM)
     return [participant_from_proto(p) for p in response.participants]
 
 
-async def get_participant(*, room: str, identity: str) -> ParticipantInfo:
+async def _participant_proto(*, room: str, identity: str) -> api.ParticipantInfo:
     request = api.RoomParticipantIdentity(room=room, identity=identity)
-    participant = await _call(
-        lambda lk: lk.room.get_participant(request), not_found=_NO_PARTICIPANT
-    )
-    return participant_from_proto(participant)
+    return await _call(lambda lk: lk.room.get_participant(request), not_found=NO_PARTICIPANT)
+
+
+async def get_participant(*, room: str, identity: str) -> ParticipantInfo:
+    return participant_from_proto(await _participant_proto(room=room, identity=identity))
 
 
 async def list_egress(*, room: str | None = None, active: bool | None = None) -> list[EgressInfo]:
@@ -187,13 +185,13 @@ async def list_ingress(*, room: str | None = None) -> list[IngressInfo]:
 async def delete_room(*, room: str) -> None:
     """Close ``room``: LiveKit disconnects everyone in it."""
     request = api.DeleteRoomRequest(room=room)
-    await _call(lambda lk: lk.room.delete_room(request), not_found=_NO_ROOM)
+    await _call(lambda lk: lk.room.delete_room(request), not_found=NO_ROOM)
 
 
 async def remove_participant(*, room: str, identity: str) -> None:
     """Disconnect a participant. LiveKit does not revoke its token: it can rejoin."""
     request = api.RoomParticipantIdentity(room=room, identity=identity)
-    await _call(lambda lk: lk.room.remove_participant(request), not_found=_NO_PARTICIPANT)
+    await _call(lambda lk: lk.room.remove_participant(request), not_found=NO_PARTICIPANT)
 
 
 async def mute_track(*, room: str, identity: str, track_sid: str, muted: bool) -> TrackInfo | None:
@@ -205,7 +203,7 @@ async def mute_track(*, room: str, identity: str, track_sid: str, muted: bool) -
         room=room, identity=identity, track_sid=track_sid, muted=muted
     )
     response = await _call(
-        lambda lk: lk.room.mute_published_track(request), not_found=_NO_PARTICIPANT
+        lambda lk: lk.room.mute_published_track(request), not_found=NO_PARTICIPANT
     )
     return track_from_proto(response.track) if response.HasField("track") else None
 
@@ -226,12 +224,7 @@ async def update_permissions(
     participant's current permission is read first and sent back in full with only
     the requested fields changed. ``can_publish=False`` unpublishes its tracks.
     """
-    current = await _call(
-        lambda lk: lk.room.get_participant(
-            api.RoomParticipantIdentity(room=room, identity=identity)
-        ),
-        not_found=_NO_PARTICIPANT,
-    )
+    current = await _participant_proto(room=room, identity=identity)
     permission = api.ParticipantPermission()
     if current.HasField("permission"):
         permission.CopyFrom(current.permission)
@@ -255,7 +248,7 @@ async def update_permissions(
         del permission.can_publish_sources[:]
         permission.can_publish_sources.extend(sources)
     request = api.UpdateParticipantRequest(room=room, identity=identity, permission=permission)
-    updated = await _call(lambda lk: lk.room.update_participant(request), not_found=_NO_PARTICIPANT)
+    updated = await _call(lambda lk: lk.room.update_participant(request), not_found=NO_PARTICIPANT)
     return participant_from_proto(updated)
 
 
@@ -282,12 +275,12 @@ async def send_data(
     )
     if topic:
         request.topic = topic
-    await _call(lambda lk: lk.room.send_data(request), not_found=_NO_ROOM)
+    await _call(lambda lk: lk.room.send_data(request), not_found=NO_ROOM)
 
 
 async def update_room_metadata(*, room: str, metadata: str) -> RoomInfo:
     request = api.UpdateRoomMetadataRequest(room=room, metadata=metadata)
-    updated = await _call(lambda lk: lk.room.update_room_metadata(request), not_found=_NO_ROOM)
+    updated = await _call(lambda lk: lk.room.update_room_metadata(request), not_found=NO_ROOM)
     return room_from_proto(updated)
 
 

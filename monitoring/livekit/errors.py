@@ -6,6 +6,9 @@ from livekit import api
 
 # The real server prefixes domain errors with this; it means nothing to a moderator.
 _TWIRP_PREFIX = "twirp error unknown: "
+# What a moderator reads when the room or the participant acted on is gone.
+NO_ROOM = "The room no longer exists in LiveKit."
+NO_PARTICIPANT = "The participant is no longer in the room."
 
 
 class LiveKitError(Exception):
@@ -76,9 +79,9 @@ def error_from_server(exc: api.ServerError, *, not_found: str) -> LiveKitError:
         message = "The LiveKit URL does not point at a LiveKit server the console understands."
     elif status == 404 or code == "not_found":
         if "room" in lowered and "participant" not in lowered:
-            message = "The room no longer exists in LiveKit."
+            message = NO_ROOM
         elif "participant" in lowered:
-            message = "The participant is no longer in the room."
+            message = NO_PARTICIPANT
         else:
             message = not_found
     elif code == "failed_precondition" or status == 412:

@@ -25,7 +25,6 @@ from monitoring.mirror.rows import (
     room_end,
     room_refresh,
     room_update_fields,
-    track_dict,
 )
 from monitoring.models import Participant, ParticipantRole, Room, RoomEvent
 
@@ -226,7 +225,7 @@ def _on_track_published(*, room: Room, event: livekit.WebhookEvent) -> tuple[str
     if unpublished:
         return f"{info.identity} published {label} (late: already unpublished)", info.identity
     tracks = [t for t in row.tracks if t.get("sid") != track.sid]
-    tracks.append(track_dict(track))
+    tracks.append(track.as_json())
     row.tracks = tracks
     row.is_publisher = True
     row.save(update_fields=["tracks", "is_publisher"])

@@ -203,16 +203,6 @@ def participant_joined_at(info: livekit.ParticipantInfo, default: datetime) -> d
     return info.joined_at or default
 
 
-def track_dict(track: livekit.TrackInfo) -> dict[str, Any]:
-    return {
-        "sid": track.sid,
-        "type": track.type,
-        "source": track.source,
-        "muted": track.muted,
-        "name": track.name,
-    }
-
-
 def participant_upsert(
     *, room: Room, info: livekit.ParticipantInfo, at: datetime, replace_tracks: bool = False
 ) -> Participant:
@@ -240,7 +230,7 @@ def participant_upsert(
         ),
     }
     if info.tracks or replace_tracks:
-        values["tracks"] = [track_dict(t) for t in info.tracks]
+        values["tracks"] = [t.as_json() for t in info.tracks]
         values["is_publisher"] = bool(info.tracks)
     row, created = Participant.objects.get_or_create(room=room, sid=info.sid, defaults=values)
     if not created:

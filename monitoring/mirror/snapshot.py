@@ -24,7 +24,6 @@ from monitoring.mirror.rows import (
     room_end,
     room_refresh,
     room_update_fields,
-    track_dict,
 )
 from monitoring.models import Egress, Room, RoomEvent, RoomStatus
 
@@ -143,7 +142,7 @@ def _participants_reconcile(
         if row is None:
             corrections.append(f"{info.identity} was missing")
             bans_enforce_on_commit(room=room, identity=info.identity)
-        elif _tracks_key(row.tracks) != _tracks_key([track_dict(t) for t in info.tracks]):
+        elif _tracks_key(row.tracks) != _tracks_key([t.as_json() for t in info.tracks]):
             corrections.append(f"{info.identity}'s tracks differed")
         participant_upsert(room=room, info=info, at=taken_at, replace_tracks=True)
     for sid, row in rows.items():

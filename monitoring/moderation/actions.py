@@ -43,7 +43,7 @@ from monitoring.models import (
     Room,
     RoomStatus,
 )
-from monitoring.moderation.audit import audit_record
+from monitoring.moderation.audit import audit_record, livekit_error_text
 
 WARNING_TOPIC = "roomwatch.moderation"
 REASON_MAX = 500
@@ -129,26 +129,31 @@ def remote_unmute_allowed() -> bool:
 # --------------------------------------------------------------------- validation
 
 
-def _clean_reason(reason: Any) -> str:
-    text = str(reason or "").strip()
+def _clean_text(value: Any, *, name: str, limit: int, missing: str) -> str:
+    text = str(value or "").strip()
     if not text:
-        raise ActionInvalid("Give a reason: pick one or write your own.")
-    if len(text) > REASON_MAX:
-        raise ActionInvalid(
-            f"The reason is too long ({len(text)} characters; at most {REASON_MAX})."
-        )
+        raise ActionInvalid(missing)
+    if len(text) > limit:
+        raise ActionInvalid(f"The {name} is too long ({len(text)} characters; at most {limit}).")
     return text
+
+
+def _clean_reason(reason: Any) -> str:
+    return _clean_text(
+        reason,
+        name="reason",
+        limit=REASON_MAX,
+        missing="Give a reason: pick one or write your own.",
+    )
 
 
 def _clean_message(message: Any) -> str:
-    text = str(message or "").strip()
-    if not text:
-        raise ActionInvalid("Write the warning the participants will see.")
-    if len(text) > WARNING_MAX:
-        raise ActionInvalid(
-            f"The warning is too long ({len(text)} characters; at most {WARNING_MAX})."
-        )
-    return text
+    return _clean_text(
+        message,
+        name="warning",
+        limit=WARNING_MAX,
+        missing="Write the warning the participants will see.",
+    )
 
 
 def _clean_identity(identity: Any) -> str:
@@ -167,11 +172,6 @@ def _clean_token(token: Any) -> str:
     if not TOKEN_PATTERN.match(text):
         raise ActionInvalid("This form is damaged; reload the page and try again.")
     return text
-
-
-def _error_text(exc: livekit.LiveKitError) -> str:
-    detail = getattr(exc, "detail", "")
-    return f"{exc} ({exc.code}: {detail})" if detail else f"{exc} ({exc.code})"
 
 
 # ----------------------------------------------------------------- claim and run
@@ -246,7 +246,7 @@ def _perform(
     try:
         outcome = async_to_sync(remote)()
     except livekit.LiveKitError as exc:
-        outcome = _Outcome(ok=False, message=str(exc), error=_error_text(exc), code=exc.code)
+        outcome = _Outcome(ok=False, message=str(exc), error=livekit_error_text(exc), code=exc.code)
     except BaseException:
         ActionRequest.objects.filter(token=token).update(
             target=None,
@@ -349,7 +349,7 @@ def room_end(*, actor: Any, room: Room, reason: str, token: str | None = None) -
             return _Outcome(
                 ok=False,
                 message="The stream had already ended: the room no longer exists in LiveKit.",
-                error=_error_text(exc),
+                error=livekit_error_text(exc),
                 code="not_found",
                 mirror=lambda: _mark_ended(room=room),
             )
@@ -361,7 +361,7 @@ def room_end(*, actor: Any, room: Room, reason: str, token: str | None = None) -
                 if exc.is_precondition_failed or exc.is_not_found:
                     stopped.append(recording.egress_id)  # ended with the room
                 else:
-                    not_stopped[recording.egress_id] = _error_text(exc)
+                    not_stopped[recording.egress_id] = livekit_error_text(exc)
             else:
                 stopped.append(recording.egress_id)
         message = "Stream ended: everyone was disconnected."
@@ -406,7 +406,7 @@ def participant_kick(
             return _Outcome(
                 ok=False,
                 message=f"{identity} was already removed: they are no longer in the room.",
-                error=_error_text(exc),
+                error=livekit_error_text(exc),
                 code="not_found",
                 detail={"already_removed": True},
                 mirror=lambda: _mark_left(room=room, identity=identity, reason="UNKNOWN_REASON"),
@@ -489,7 +489,7 @@ def participant_mute(
                 )
             except livekit.LiveKitError as exc:
                 first_error = first_error or exc
-                failures[track.sid] = _error_text(exc)
+                failures[track.sid] = livekit_error_text(exc)
                 continue
             if updated is None:
                 failures[track.sid] = "track no longer published"

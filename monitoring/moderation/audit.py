@@ -6,12 +6,15 @@ records, so the log and the console's state can never disagree.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
 from accounts.roles import role_of
 from monitoring.models import AuditEntry, AuditOutcome
+
+if TYPE_CHECKING:
+    from monitoring.livekit import LiveKitError
 
 SYSTEM_ACTOR = "system"
 
@@ -56,3 +59,10 @@ def audit_record(
         error=error,
         detail=detail or {},
     )
+
+
+def livekit_error_text(exc: LiveKitError) -> str:
+    """An audit row's ``error`` for a LiveKit failure: the moderator's sentence, then
+    LiveKit's Twirp code and its own words."""
+    detail = getattr(exc, "detail", "")
+    return f"{exc} ({exc.code}: {detail})" if detail else f"{exc} ({exc.code})"

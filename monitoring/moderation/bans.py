@@ -24,7 +24,7 @@ from django.utils import timezone
 from accounts.access import Action, require
 from monitoring import livekit
 from monitoring.models import ApiKey, AuditOutcome, Ban, BanScope
-from monitoring.moderation.audit import audit_record
+from monitoring.moderation.audit import audit_record, livekit_error_text
 
 IDENTITY_MAX = 256
 ROOM_MAX = 256
@@ -110,6 +110,20 @@ def _actor_fields(*, actor: Any, api_key: ApiKey | None) -> dict[str, Any]:
     return {"actor": actor, "actor_name": None}
 
 
+def _authorize(*, actor: Any, api_key: ApiKey | None, action: Action) -> None:
+    """Staff users need ``action``; an API key only needs to be unrevoked."""
+    if api_key is None:
+        require(actor, action)
+    elif not api_key.is_active:
+        raise PermissionDenied("This API key has been revoked.")
+
+
+def _actor_display_name(*, actor: Any, api_key: ApiKey | None) -> str:
+    """Who made or lifted a ban, as the ban row stores it."""
+    name = f"api:{api_key.name}" if api_key is not None else actor.get_username()
+    return name[:150]
+
+
 def _clean_text(value: Any, *, label: str, max_length: int, required: bool = True) -> str:
     text = "" if value is None else str(value).strip()
     if required and not text:
@@ -153,10 +167,11 @@ def ban_create(
     now = now or timezone.now()
     if scope not in BanScope.values:
         raise ValidationError("Scope must be 'global' or 'room'.")
-    if api_key is None:
-        require(actor, Action.BAN_GLOBAL if scope == BanScope.GLOBAL else Action.BAN_ROOM)
-    elif not api_key.is_active:
-        raise PermissionDenied("This API key has been revoked.")
+    _authorize(
+        actor=actor,
+        api_key=api_key,
+        action=Action.BAN_GLOBAL if scope == BanScope.GLOBAL else Action.BAN_ROOM,
+    )
     identity = _clean_text(identity, label="Identity", max_length=IDENTITY_MAX)
     reason = _clean_text(reason, label="Reason", max_length=REASON_MAX)
     if scope == BanScope.ROOM:
@@ -188,9 +203,7 @@ def ban_create(
                 room_name=room_name,
                 reason=reason,
                 created_by=actor if api_key is None else None,
-                created_by_name=(
-                    who["actor_name"] if api_key is not None else actor.get_username()
-                )[:150],
+                created_by_name=_actor_display_name(actor=actor, api_key=api_key),
                 created_at=now,
                 expires_at=expires_at,
                 active_key=key,
@@ -226,10 +239,7 @@ def ban_lift(
 ) -> Ban:
     """Lift an active ban, with a reason. Admins only (or an API key)."""
     now = now or timezone.now()
-    if api_key is None:
-        require(actor, Action.UNBAN)
-    elif not api_key.is_active:
-        raise PermissionDenied("This API key has been revoked.")
+    _authorize(actor=actor, api_key=api_key, action=Action.UNBAN)
     reason = _clean_text(reason, label="Reason", max_length=REASON_MAX)
     who = _actor_fields(actor=actor, api_key=api_key)
     with transaction.atomic():
@@ -242,9 +252,7 @@ def ban_lift(
             raise BanNotActive(f"Ban #{locked.pk} has already expired.")
         locked.lifted_at = now
         locked.lifted_by = actor if api_key is None else None
-        locked.lifted_by_name = (
-            who["actor_name"] if api_key is not None else actor.get_username()
-        )[:150]
+        locked.lifted_by_name = _actor_display_name(actor=actor, api_key=api_key)
         locked.lift_reason = reason
         locked.active_key = None
         locked.save(
@@ -292,9 +300,13 @@ def bans_expire(*, now: datetime | None = None) -> int:
 # --- Enforcement ------------------------------------------------------------------
 
 
-def _error_text(exc: livekit.LiveKitError) -> str:
-    detail = getattr(exc, "detail", "")
-    return f"{exc} ({exc.code}: {detail})" if detail else f"{exc} ({exc.code})"
+def _removal_failed(*, room_name: str, room_sid: str = "", exc: livekit.LiveKitError) -> Removal:
+    return Removal(
+        room_name=room_name,
+        room_sid=room_sid,
+        outcome=AuditOutcome.FAILED,
+        error=livekit_error_text(exc),
+    )
 
 
 def _remove_one(*, room_name: str, room_sid: str, identity: str) -> Removal:
@@ -306,12 +318,7 @@ def _remove_one(*, room_name: str, room_sid: str, identity: str) -> Removal:
             return Removal(
                 room_name=room_name, room_sid=room_sid, outcome=AuditOutcome.DONE, error=""
             )
-        return Removal(
-            room_name=room_name,
-            room_sid=room_sid,
-            outcome=AuditOutcome.FAILED,
-            error=_error_text(exc),
-        )
+        return _removal_failed(room_name=room_name, room_sid=room_sid, exc=exc)
     return Removal(room_name=room_name, room_sid=room_sid, outcome=AuditOutcome.DONE)
 
 
@@ -323,21 +330,14 @@ async def _remove_in_rooms(*, identity: str, room_name: str) -> list[Removal]:
         try:
             listed = await livekit.list_rooms()
         except livekit.LiveKitError as exc:
-            return [Removal(room_name="", outcome=AuditOutcome.FAILED, error=_error_text(exc))]
+            return [_removal_failed(room_name="", exc=exc)]
         rooms = [(r.name, getattr(r, "sid", "") or "") for r in listed]
     removals: list[Removal] = []
     for name, sid in rooms:
         try:
             participants = await livekit.list_participants(room=name)
         except livekit.LiveKitError as exc:
-            removals.append(
-                Removal(
-                    room_name=name,
-                    room_sid=sid,
-                    outcome=AuditOutcome.FAILED,
-                    error=_error_text(exc),
-                )
-            )
+            removals.append(_removal_failed(room_name=name, room_sid=sid, exc=exc))
             continue
         if not any(p.identity == identity for p in participants):
             continue
@@ -346,14 +346,7 @@ async def _remove_in_rooms(*, identity: str, room_name: str) -> list[Removal]:
         except livekit.LiveKitError as exc:
             if exc.is_not_found:
                 continue  # left between the listing and the removal
-            removals.append(
-                Removal(
-                    room_name=name,
-                    room_sid=sid,
-                    outcome=AuditOutcome.FAILED,
-                    error=_error_text(exc),
-                )
-            )
+            removals.append(_removal_failed(room_name=name, room_sid=sid, exc=exc))
         else:
             removals.append(Removal(room_name=name, room_sid=sid, outcome=AuditOutcome.DONE))
     return removals
