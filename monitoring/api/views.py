@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
 from monitoring.models import ApiKey, Ban, BanScope
-from monitoring.moderation import bans
+from monitoring.moderation import bans, selectors
 from monitoring.moderation.api_keys import ApiKeyInvalid, api_key_authenticate
 
 PAGE_SIZE_DEFAULT = 50
@@ -83,7 +83,7 @@ def ban_json(ban: Ban, *, now: datetime | None = None) -> dict[str, Any]:
         "scope": ban.scope,
         "room": ban.room_name or None,
         "reason": ban.reason,
-        "state": bans.ban_state(ban, now=now),
+        "state": selectors.ban_state(ban=ban, now=now),
         "created_at": iso(ban.created_at),
         "created_by": ban.created_by_name,
         "expires_at": iso(ban.expires_at),
@@ -161,7 +161,7 @@ def ban_check(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
     room = _param(request, "room")
     if not identity:
         raise ApiError(400, "missing_parameter", "The 'identity' parameter is required.")
-    ban = bans.ban_applying(identity=identity, room_name=room)
+    ban = selectors.ban_applying(identity=identity, room_name=room)
     return JsonResponse(
         {
             "banned": ban is not None,
@@ -178,15 +178,15 @@ def ban_collection(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
     scope = _param(request, "scope")
     if scope and scope not in BanScope.values:
         raise ApiError(400, "bad_parameter", "'scope' must be 'global' or 'room'.")
-    state = _param(request, "state") or bans.BanState.ACTIVE
-    if state not in bans.BanState.CHOICES:
+    state = _param(request, "state") or selectors.BanState.ACTIVE
+    if state not in selectors.BanState.CHOICES:
         raise ApiError(
-            400, "bad_parameter", f"'state' must be one of {', '.join(bans.BanState.CHOICES)}."
+            400, "bad_parameter", f"'state' must be one of {', '.join(selectors.BanState.CHOICES)}."
         )
     page = _int_param(request, "page", default=1, low=1, high=1_000_000)
     size = _int_param(request, "page_size", default=PAGE_SIZE_DEFAULT, low=1, high=PAGE_SIZE_MAX)
     now = timezone.now()
-    qs = bans.bans_filter(
+    qs = selectors.bans_filter(
         identity=_param(request, "identity"),
         exact_identity=True,
         scope=scope,

@@ -1,4 +1,4 @@
-"""Bans that hold: create, lift, enforce on join, and the reads the pages and API share.
+"""Bans that hold: create, lift and enforce on join (the reads are in ``selectors``).
 
 LiveKit has no ban of its own (a removed participant's token stays valid), so the
 console keeps the list and enforces it: once when the ban is made, by removing the
@@ -18,7 +18,6 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.access import Action, require
@@ -39,14 +38,6 @@ EXPIRY_PRESETS: dict[str, tuple[str, timedelta | None]] = {
     "30d": ("30 days", timedelta(days=30)),
     "permanent": ("Permanent", None),
 }
-
-
-class BanState:
-    ACTIVE = "active"
-    EXPIRED = "expired"
-    LIFTED = "lifted"
-    ALL = "all"
-    CHOICES = (ACTIVE, EXPIRED, LIFTED, ALL)
 
 
 class BanConflict(Exception):
@@ -372,67 +363,3 @@ def _audit_removal(*, ban: Ban, removal: Removal, who: dict[str, Any], trigger: 
         error=removal.error,
         detail={"ban_id": ban.pk, "scope": ban.scope, "trigger": trigger},
     )
-
-
-# --- Selectors --------------------------------------------------------------------
-
-
-def bans_filter(
-    *,
-    identity: str = "",
-    scope: str = "",
-    state: str = BanState.ALL,
-    room_name: str = "",
-    exact_identity: bool = False,
-    now: datetime | None = None,
-) -> QuerySet[Ban]:
-    """Bans matching the page's or the API's filters, newest first."""
-    now = now or timezone.now()
-    qs = Ban.objects.all()
-    if identity:
-        qs = (
-            qs.filter(identity=identity)
-            if exact_identity
-            else qs.filter(identity__icontains=identity)
-        )
-    if scope:
-        qs = qs.filter(scope=scope)
-    if room_name:
-        qs = qs.filter(room_name=room_name)
-    if state == BanState.ACTIVE:
-        qs = qs.active(now=now)
-    elif state == BanState.LIFTED:
-        qs = qs.filter(lifted_at__isnull=False)
-    elif state == BanState.EXPIRED:
-        qs = qs.filter(lifted_at__isnull=True, expires_at__lte=now)
-    return qs.order_by("-created_at", "-pk")
-
-
-def ban_applying(*, identity: str, room_name: str = "", now: datetime | None = None) -> Ban | None:
-    """The ban that refuses ``identity`` in ``room_name`` (global ones only if no room).
-
-    When several apply, a global ban wins, then the one lasting longest.
-    """
-    qs = Ban.objects.active(now=now).filter(identity=identity)
-    qs = (
-        qs.filter(Q(scope=BanScope.GLOBAL) | Q(scope=BanScope.ROOM, room_name=room_name))
-        if (room_name)
-        else qs.filter(scope=BanScope.GLOBAL)
-    )
-    bans = list(qs)
-    if not bans:
-        return None
-    return sorted(
-        bans,
-        key=lambda b: (
-            b.scope != BanScope.GLOBAL,
-            b.expires_at is not None,
-            -(b.expires_at.timestamp() if b.expires_at else 0),
-        ),
-    )[0]
-
-
-def ban_state(ban: Ban, *, now: datetime | None = None) -> str:
-    if ban.lifted_at is not None:
-        return BanState.LIFTED
-    return BanState.ACTIVE if ban.is_active(now=now) else BanState.EXPIRED

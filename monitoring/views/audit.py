@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 from accounts.access import Action
 from accounts.decorators import staff_required
 from monitoring.models import AuditEntry, AuditOutcome
+from monitoring.moderation import selectors
 
 PAGE_SIZE = 50
 FIELD_MAX = 256
@@ -109,25 +110,6 @@ def audit_filter_parse(*, params: Any) -> AuditFilter:
     )
 
 
-def audit_entries(*, query: AuditFilter) -> QuerySet[AuditEntry]:
-    entries = AuditEntry.objects.all()
-    if query.actor:
-        entries = entries.filter(actor_name__iexact=query.actor)
-    if query.action:
-        entries = entries.filter(action=query.action)
-    if query.room:
-        entries = entries.filter(room_name__icontains=query.room)
-    if query.identity:
-        entries = entries.filter(identity__icontains=query.identity)
-    if query.outcome:
-        entries = entries.filter(outcome=query.outcome)
-    if query.since:
-        entries = entries.filter(created_at__gte=query.since)
-    if query.until:
-        entries = entries.filter(created_at__lte=query.until)
-    return entries.order_by("-created_at", "-pk")
-
-
 def csv_safe(value: Any) -> str:
     """A cell a spreadsheet shows as text, never runs as a formula."""
     text = "" if value is None else str(value)
@@ -172,17 +154,7 @@ def _bad_filter(request: HttpRequest, exc: InvalidFilter) -> HttpResponse:
 
 
 def _choices() -> dict[str, Any]:
-    return {
-        "action_choices": list(
-            AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct()
-        ),
-        "actor_choices": list(
-            AuditEntry.objects.order_by("actor_name")
-            .values_list("actor_name", flat=True)
-            .distinct()
-        ),
-        "outcome_choices": AuditOutcome.choices,
-    }
+    return {**selectors.audit_filter_choices(), "outcome_choices": AuditOutcome.choices}
 
 
 @require_GET
@@ -192,7 +164,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         query = audit_filter_parse(params=request.GET)
     except InvalidFilter as exc:
         return _bad_filter(request, exc)
-    paginator = Paginator(audit_entries(query=query), PAGE_SIZE)
+    paginator = Paginator(selectors.audit_entries_filter(**asdict(query)), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     params = query.as_params()
 
@@ -224,7 +196,8 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     except InvalidFilter as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
     response = StreamingHttpResponse(
-        _csv_rows(audit_entries(query=query)), content_type="text/csv; charset=utf-8"
+        _csv_rows(selectors.audit_entries_filter(**asdict(query))),
+        content_type="text/csv; charset=utf-8",
     )
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="roomwatch-audit-{stamp}.csv"'

@@ -16,8 +16,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import Action, can
 from accounts.decorators import staff_required
-from monitoring.models import AuditEntry, Ban, BanScope, Room
-from monitoring.moderation import bans
+from monitoring.models import Ban, BanScope
+from monitoring.moderation import bans, selectors
+from monitoring.moderation.selectors import BanState
 
 PAGE_SIZE = 50
 REASON_PRESETS = (
@@ -30,10 +31,10 @@ REASON_PRESETS = (
 )
 SCOPE_CHOICES = [("", "Any scope"), (BanScope.ROOM, "Room"), (BanScope.GLOBAL, "Global")]
 STATE_CHOICES = [
-    (bans.BanState.ACTIVE, "Active"),
-    (bans.BanState.EXPIRED, "Expired"),
-    (bans.BanState.LIFTED, "Lifted"),
-    (bans.BanState.ALL, "All"),
+    (BanState.ACTIVE, "Active"),
+    (BanState.EXPIRED, "Expired"),
+    (BanState.LIFTED, "Lifted"),
+    (BanState.ALL, "All"),
 ]
 EXPIRY_CHOICES = [(k, label) for k, (label, _) in bans.EXPIRY_PRESETS.items()] + [
     ("date", "Until a date…")
@@ -88,9 +89,9 @@ def _page(
 ) -> HttpResponse:
     filters = BanFilterForm(request.GET or None)
     cleaned = filters.cleaned_data if filters.is_valid() else {}
-    state = cleaned.get("state") or bans.BanState.ACTIVE
+    state = cleaned.get("state") or BanState.ACTIVE
     now = timezone.now()
-    qs = bans.bans_filter(
+    qs = selectors.bans_filter(
         identity=cleaned.get("identity", ""), scope=cleaned.get("scope", ""), state=state, now=now
     )
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -105,13 +106,13 @@ def _page(
         "filters": filters,
         "state": state,
         "page": page,
-        "rows": [(b, bans.ban_state(b, now=now)) for b in page.object_list],
+        "rows": [(b, selectors.ban_state(ban=b, now=now)) for b in page.object_list],
         "create_form": create_form,
         "can_ban_room": can(request.user, Action.BAN_ROOM),
         "can_ban_global": can(request.user, Action.BAN_GLOBAL),
         "can_unban": can(request.user, Action.UNBAN),
         "reason_presets": REASON_PRESETS,
-        "room_names": Room.objects.order_by("name").values_list("name", flat=True).distinct()[:200],
+        "room_names": selectors.ban_room_names_list(),
         "lift_errors": lift_errors or {},
         "querystring": _querystring(request),
     }
@@ -207,15 +208,15 @@ def ban_history(request: HttpRequest) -> HttpResponse:
             status=400,
         )
     now = timezone.now()
-    history = bans.bans_filter(identity=identity, exact_identity=True, now=now)
-    events = AuditEntry.objects.filter(identity=identity, action__startswith="ban.")[:200]
+    history = selectors.bans_filter(identity=identity, exact_identity=True, now=now)
+    events = selectors.ban_audit_entries_list(identity=identity)
     return render(
         request,
         "monitoring/bans_history.html",
         {
             "nav": "bans",
             "identity": identity,
-            "rows": [(b, bans.ban_state(b, now=now)) for b in history],
+            "rows": [(b, selectors.ban_state(ban=b, now=now)) for b in history],
             "events": events,
         },
     )

@@ -1,0 +1,152 @@
+"""Reads of the moderation records: the audit log and the bans.
+
+Keyword-only and typed, like the services beside them; the views and the JSON API
+parse and authorize, call these, and render what they return.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from monitoring.models import AuditEntry, Ban, BanScope, Room
+
+# How many ban audit rows an identity's history shows, and room names the ban form offers.
+BAN_HISTORY_EVENTS_MAX = 200
+ROOM_NAMES_MAX = 200
+
+
+class BanState:
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    LIFTED = "lifted"
+    ALL = "all"
+    CHOICES = (ACTIVE, EXPIRED, LIFTED, ALL)
+
+
+# --- The audit log ------------------------------------------------------------------
+
+
+def audit_entries_filter(
+    *,
+    actor: str = "",
+    action: str = "",
+    room: str = "",
+    identity: str = "",
+    outcome: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[AuditEntry]:
+    """Audit rows matching every filter given (empty ones match all), newest first.
+
+    ``actor`` matches the recorded name exactly (any case), ``room`` and ``identity``
+    match part of the value, ``since`` and ``until`` are inclusive.
+    """
+    entries = AuditEntry.objects.all()
+    if actor:
+        entries = entries.filter(actor_name__iexact=actor)
+    if action:
+        entries = entries.filter(action=action)
+    if room:
+        entries = entries.filter(room_name__icontains=room)
+    if identity:
+        entries = entries.filter(identity__icontains=identity)
+    if outcome:
+        entries = entries.filter(outcome=outcome)
+    if since:
+        entries = entries.filter(created_at__gte=since)
+    if until:
+        entries = entries.filter(created_at__lte=until)
+    return entries.order_by("-created_at", "-pk")
+
+
+def audit_filter_choices() -> dict[str, list[str]]:
+    """What the audit page's filter menus offer: the actions and actors on record."""
+    return {
+        "action_choices": list(
+            AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct()
+        ),
+        "actor_choices": list(
+            AuditEntry.objects.order_by("actor_name")
+            .values_list("actor_name", flat=True)
+            .distinct()
+        ),
+    }
+
+
+def ban_audit_entries_list(*, identity: str) -> QuerySet[AuditEntry]:
+    """The latest ban, lift and enforcement rows about ``identity``."""
+    return AuditEntry.objects.filter(identity=identity, action__startswith="ban.")[
+        :BAN_HISTORY_EVENTS_MAX
+    ]
+
+
+# --- Bans ---------------------------------------------------------------------------
+
+
+def bans_filter(
+    *,
+    identity: str = "",
+    scope: str = "",
+    state: str = BanState.ALL,
+    room_name: str = "",
+    exact_identity: bool = False,
+    now: datetime | None = None,
+) -> QuerySet[Ban]:
+    """Bans matching the page's or the API's filters, newest first."""
+    now = now or timezone.now()
+    qs = Ban.objects.all()
+    if identity:
+        qs = (
+            qs.filter(identity=identity)
+            if exact_identity
+            else qs.filter(identity__icontains=identity)
+        )
+    if scope:
+        qs = qs.filter(scope=scope)
+    if room_name:
+        qs = qs.filter(room_name=room_name)
+    if state == BanState.ACTIVE:
+        qs = qs.active(now=now)
+    elif state == BanState.LIFTED:
+        qs = qs.filter(lifted_at__isnull=False)
+    elif state == BanState.EXPIRED:
+        qs = qs.filter(lifted_at__isnull=True, expires_at__lte=now)
+    return qs.order_by("-created_at", "-pk")
+
+
+def ban_applying(*, identity: str, room_name: str = "", now: datetime | None = None) -> Ban | None:
+    """The ban that refuses ``identity`` in ``room_name`` (global ones only if no room).
+
+    When several apply, a global ban wins, then the one lasting longest.
+    """
+    qs = Ban.objects.active(now=now).filter(identity=identity)
+    qs = (
+        qs.filter(Q(scope=BanScope.GLOBAL) | Q(scope=BanScope.ROOM, room_name=room_name))
+        if (room_name)
+        else qs.filter(scope=BanScope.GLOBAL)
+    )
+    bans = list(qs)
+    if not bans:
+        return None
+    return sorted(
+        bans,
+        key=lambda b: (
+            b.scope != BanScope.GLOBAL,
+            b.expires_at is not None,
+            -(b.expires_at.timestamp() if b.expires_at else 0),
+        ),
+    )[0]
+
+
+def ban_state(*, ban: Ban, now: datetime | None = None) -> str:
+    if ban.lifted_at is not None:
+        return BanState.LIFTED
+    return BanState.ACTIVE if ban.is_active(now=now) else BanState.EXPIRED
+
+
+def ban_room_names_list() -> QuerySet[Room, str]:
+    """Room names the ban form suggests, in order."""
+    return Room.objects.order_by("name").values_list("name", flat=True).distinct()[:ROOM_NAMES_MAX]
