@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.validators import UnicodeUsernameValidator
 
 from accounts.access import is_staff
 
@@ -22,8 +23,12 @@ ROLE_CHOICES = [("Support", "Support"), ("Moderator", "Moderator"), ("Admin", "A
 
 
 class StaffCreateForm(forms.Form):
-    username = forms.CharField(max_length=150)
-    email = forms.EmailField(required=False)
+    username = forms.CharField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text="Letters, digits and @ . + - _ only.",
+    )
+    email = forms.EmailField(required=False, max_length=254)
     role = forms.ChoiceField(choices=ROLE_CHOICES)
     password = forms.CharField(widget=forms.PasswordInput, min_length=8)
 

@@ -35,7 +35,7 @@ def staff_list(request: HttpRequest) -> HttpResponse:
     )
     form = StaffCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = services.staff_create(**form.cleaned_data)
+        user = services.staff_create(actor=request.user, **form.cleaned_data)
         messages.success(request, f"Staff account {user.username} created.")
         return redirect("accounts:staff")
     rows = [(u, role_of(u)) for u in users]
@@ -56,9 +56,10 @@ def staff_update(request: HttpRequest, user_id: int) -> HttpResponse:
         messages.error(request, "Choose a valid role.")
         return redirect("accounts:staff")
     try:
-        services.staff_update(actor=request.user, user=user, **form.cleaned_data)
+        updated = services.staff_update(actor=request.user, user=user, **form.cleaned_data)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"{user.username} updated.")
+        state = "active" if updated.is_active else "deactivated"
+        messages.success(request, f"{updated.username}: {role_of(updated)}, {state}.")
     return redirect("accounts:staff")
