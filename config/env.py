@@ -79,6 +79,50 @@ def env_list(
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_choice(
+    name: str,
+    default: str,
+    *,
+    choices: tuple[str, ...],
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """One of ``choices``, compared without regard to case; returns the listed spelling."""
+    value = env_str(name, default, environ=environ)
+    for choice in choices:
+        if value.lower() == choice.lower():
+            return choice
+    raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}.")
+
+
+def env_origins(
+    name: str, default: list[str], *, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """Comma-separated origins, each ``http(s)://host[:port]`` with nothing after it."""
+    from urllib.parse import urlsplit
+
+    origins = env_list(name, default, environ=environ)
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise ImproperlyConfigured(
+                f"{name} entry {origin!r} is not an origin such as https://console.example.com."
+            )
+    return origins
+
+
+def env_timezone(name: str, default: str, *, environ: Mapping[str, str] | None = None) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    value = env_str(name, default, environ=environ)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a time zone name such as UTC or Europe/Paris."
+        ) from None
+    return value
+
+
 def env_url(
     name: str,
     default: str,

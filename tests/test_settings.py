@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_database, env_int, env_list, env_url
+from config.env import (
+    env_bool,
+    env_choice,
+    env_database,
+    env_int,
+    env_list,
+    env_origins,
+    env_timezone,
+    env_url,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PRINT_SETTINGS = (
@@ -50,6 +59,9 @@ _SETTINGS_VARS = {
     "LIVEKIT_API_KEY",
     "LIVEKIT_API_SECRET",
     "LIVEKIT_TIMEOUT_SECONDS",
+    "LOG_LEVEL",
+    "TIME_ZONE",
+    "CSRF_TRUSTED_ORIGINS",
 }
 STRONG_KEY = "k" * 50
 
@@ -155,3 +167,48 @@ def test_a_bad_value_stops_start_up_with_its_name() -> None:
     result = load_settings(LIVEKIT_TIMEOUT_SECONDS="soon")
     assert result.returncode != 0
     assert "LIVEKIT_TIMEOUT_SECONDS='soon' is not a whole number" in result.stderr
+
+
+def test_a_log_level_must_be_one_python_knows() -> None:
+    assert (
+        env_choice("LOG_LEVEL", "INFO", choices=("DEBUG", "INFO"), environ={"LOG_LEVEL": "debug"})
+        == "DEBUG"
+    )
+    with pytest.raises(ImproperlyConfigured, match="LOG_LEVEL='verbose' is not one of DEBUG, INFO"):
+        env_choice("LOG_LEVEL", "INFO", choices=("DEBUG", "INFO"), environ={"LOG_LEVEL": "verbose"})
+
+
+def test_trusted_origins_need_a_scheme_and_nothing_after_the_host() -> None:
+    good = {"CSRF_TRUSTED_ORIGINS": "https://console.example.com, http://127.0.0.1:8000"}
+    assert env_origins("CSRF_TRUSTED_ORIGINS", [], environ=good) == [
+        "https://console.example.com",
+        "http://127.0.0.1:8000",
+    ]
+    for bad in ("console.example.com", "https://console.example.com/admin", "ftp://x.example"):
+        with pytest.raises(ImproperlyConfigured, match=f"entry {bad!r} is not an origin"):
+            env_origins("CSRF_TRUSTED_ORIGINS", [], environ={"CSRF_TRUSTED_ORIGINS": bad})
+
+
+def test_an_unknown_time_zone_is_refused_by_name() -> None:
+    assert env_timezone("TIME_ZONE", "UTC", environ={"TIME_ZONE": "Europe/Paris"}) == "Europe/Paris"
+    with pytest.raises(ImproperlyConfigured, match="TIME_ZONE='Mars/Olympus' is not a time zone"):
+        env_timezone("TIME_ZONE", "UTC", environ={"TIME_ZONE": "Mars/Olympus"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("LOG_LEVEL", "loud", "LOG_LEVEL='loud' is not one of"),
+        ("CSRF_TRUSTED_ORIGINS", "console.example.com", "is not an origin"),
+        ("TIME_ZONE", "Nowhere", "TIME_ZONE='Nowhere' is not a time zone"),
+        ("LIVEKIT_URL", "127.0.0.1:7880", "LIVEKIT_URL='127.0.0.1:7880' is not a URL"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL='localhost:6379' is not a URL"),
+        ("DATABASE_URL", "mysql://u@h/db", "DATABASE_URL must point at PostgreSQL"),
+    ],
+)
+def test_each_bad_value_stops_start_up_with_a_message_naming_it(
+    variable: str, value: str, message: str
+) -> None:
+    result = load_settings(**{variable: value})
+    assert result.returncode != 0
+    assert message in result.stderr
