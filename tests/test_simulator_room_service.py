@@ -467,3 +467,128 @@ async def test_send_data_is_recorded_with_its_topic_and_destinations(lk, livekit
             "kind": "RELIABLE",
         }
     ]
+
+
+# -- rows of shared/LIVEKIT.md not covered above ---------------------------------------
+
+
+async def test_a_token_not_yet_valid_is_refused_but_the_leeway_is_honoured(livekit_sim_bare):
+    now = int(time.time())
+    claims = {"iss": livekit_sim_bare.api_key, "exp": now + 600, "video": {"roomList": True}}
+    too_early = jwt.encode(
+        {**claims, "nbf": now + 120}, livekit_sim_bare.api_secret, algorithm="HS256"
+    )
+    within_leeway = jwt.encode(
+        {**claims, "nbf": now + 30}, livekit_sim_bare.api_secret, algorithm="HS256"
+    )
+    async with api.LiveKitAPI.with_token(too_early, livekit_sim_bare.url) as lk:
+        error = await fails_with(lk.room.list_rooms(api.ListRoomsRequest()))
+        assert (error.code, error.message, error.status) == ("unknown", "", 401)
+    async with api.LiveKitAPI.with_token(within_leeway, livekit_sim_bare.url) as lk:
+        assert list((await lk.room.list_rooms(api.ListRoomsRequest())).rooms) == []
+
+
+async def test_a_ws_url_is_called_over_http(livekit_sim_bare):
+    ws_url = livekit_sim_bare.url.replace("http://", "ws://")
+    async with api.LiveKitAPI(ws_url, livekit_sim_bare.api_key, livekit_sim_bare.api_secret) as lk:
+        room = await lk.room.create_room(api.CreateRoomRequest(name="stage"))
+    assert livekit_sim_bare.room("stage")["sid"] == room.sid
+
+
+async def test_create_room_fires_room_started_with_the_room(lk, livekit_sim_bare):
+    livekit_sim_bare.clear_outbox()
+    room = await lk.room.create_room(api.CreateRoomRequest(name="stage"))
+    await lk.room.create_room(api.CreateRoomRequest(name="stage"))
+    (delivery,) = livekit_sim_bare.outbox()
+    verifier = api.TokenVerifier(livekit_sim_bare.api_key, livekit_sim_bare.api_secret)
+    event = api.WebhookReceiver(verifier).receive(delivery["body"], delivery["authorization"])
+    assert (event.event, event.room.sid, event.room.name) == ("room_started", room.sid, "stage")
+
+
+async def test_create_room_refuses_oversized_metadata(lk, livekit_sim_bare):
+    error = await fails_with(
+        lk.room.create_room(api.CreateRoomRequest(name="stage", metadata="x" * (512 * 1024 + 1)))
+    )
+    assert (error.code, error.status) == ("invalid_argument", 400)
+    assert error.message.startswith("twirp error unknown: ")
+    assert livekit_sim_bare.state()["rooms"] == []
+
+
+async def test_update_room_metadata_refuses_oversized_metadata_and_keeps_the_old(
+    lk, livekit_sim_bare
+):
+    livekit_sim_bare.create_room("stage", metadata="kept")
+    error = await fails_with(
+        lk.room.update_room_metadata(
+            api.UpdateRoomMetadataRequest(room="stage", metadata="x" * (512 * 1024 + 1))
+        )
+    )
+    assert (error.code, error.status) == ("invalid_argument", 400)
+    assert livekit_sim_bare.room("stage")["metadata"] == "kept"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"name": "n" * 257}, {"attributes": {"bio": "x" * (64 * 1024 + 1)}}],
+    ids=["name over 256", "attributes over 64 KiB"],
+)
+async def test_update_participant_refuses_oversized_fields_and_leaves_them_alone(
+    lk, livekit_sim_bare, change
+):
+    livekit_sim_bare.join("stage", "host-1", name="Host", attributes={"role": "host"})
+    error = await fails_with(
+        lk.room.update_participant(
+            api.UpdateParticipantRequest(room="stage", identity="host-1", **change)
+        )
+    )
+    assert (error.code, error.status) == ("invalid_argument", 400)
+    (participant,) = livekit_sim_bare.room("stage")["participants"]
+    assert (participant["name"], participant["attributes"]) == ("Host", {"role": "host"})
+
+
+async def test_a_participant_is_joining_until_its_media_connects(lk, livekit_sim_bare):
+    livekit_sim_bare.join("stage", "guest-1", connect=False)
+    who = api.RoomParticipantIdentity(room="stage", identity="guest-1")
+    joining = await lk.room.get_participant(who)
+    assert joining.state == api.ParticipantInfo.State.JOINING
+    assert joining.joined_at_ms // 1000 == joining.joined_at
+    assert "participant_joined" not in livekit_sim_bare.events()
+    livekit_sim_bare.connect("stage", "guest-1")
+    assert (await lk.room.get_participant(who)).state == api.ParticipantInfo.State.ACTIVE
+    assert livekit_sim_bare.events()[-1] == "participant_joined"
+
+
+async def test_send_data_without_destinations_goes_to_everyone(lk, livekit_sim_bare):
+    livekit_sim_bare.join("stage", "host-1")
+    livekit_sim_bare.join("stage", "viewer-1")
+    await lk.room.send_data(
+        api.SendDataRequest(room="stage", data=b"hello", kind=api.DataPacket.Kind.RELIABLE)
+    )
+    (message,) = livekit_sim_bare.state()["data_messages"]
+    assert (message["payload"], message["destination_identities"]) == ("hello", [])
+
+
+async def test_participant_methods_need_room_admin_for_that_room(livekit_sim_bare):
+    livekit_sim_bare.join("stage", "host-1", publish=["audio"])
+    grants = api.VideoGrants(room_list=True, room_create=True)
+    who = api.RoomParticipantIdentity(room="stage", identity="host-1")
+    async with api.LiveKitAPI.with_token(
+        token(livekit_sim_bare, grants), livekit_sim_bare.url
+    ) as lk:
+        calls = [
+            lk.room.get_participant(who),
+            lk.room.remove_participant(who),
+            lk.room.mute_published_track(
+                api.MuteRoomTrackRequest(room="stage", identity="host-1", track_sid="TR_x")
+            ),
+            lk.room.update_participant(
+                api.UpdateParticipantRequest(room="stage", identity="host-1", name="x")
+            ),
+            lk.room.send_data(api.SendDataRequest(room="stage", data=b"x")),
+            lk.room.update_room_metadata(api.UpdateRoomMetadataRequest(room="stage", metadata="x")),
+        ]
+        for call in calls:
+            error = await fails_with(call)
+            assert (error.code, error.status) == ("unauthenticated", 401)
+    assert livekit_sim_bare.room("stage")["participants"][0]["name"] == ""
+    assert livekit_sim_bare.state()["data_messages"] == []
