@@ -27,10 +27,13 @@ class StaffConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.role = role
-        for group in self.group_names():
+        for group in [realtime.CONSOLE_GROUP, *self.group_names()]:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups.append(group)
         await self.accept()
+        # A page that opens (or reopens, after a reconnect) its socket may show a
+        # banner that is out of date: the first message brings it up to date.
+        await self.send(text_data=await database_sync_to_async(realtime.banner_fragment)())
 
     def group_names(self) -> list[str]:
         return []

@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 ROOMS_GROUP = "rooms"
 WALL_GROUP = "wall"
+# Every open page's socket: what is not about one room (LiveKit reachable or not).
+CONSOLE_GROUP = "console"
 PUSH_MESSAGE_TYPE = "fragment.push"
 DEFAULT_PUSH_INTERVAL_SECONDS = 0.25
 
@@ -51,6 +53,29 @@ def push_interval() -> float:
 def room_changed(*, room_id: int) -> None:
     """Push a room's fresh fragments to the list, the wall and its own page, after commit."""
     transaction.on_commit(lambda: _coalescer.request(int(room_id)))
+
+
+def sync_status_changed() -> None:
+    """Push the "LiveKit unreachable" banner (or its removal) to every open page, after commit.
+
+    The reconciler calls it when LiveKit goes from reachable to unreachable or back;
+    the banner renders the state as it is when the push is sent.
+    """
+    transaction.on_commit(banner_push)
+
+
+def banner_fragment() -> str:
+    """The banner partial every page renders, marked for an out-of-band swap."""
+    return render_to_string("monitoring/_livekit_banner.html", {"oob": True}).strip()
+
+
+def banner_push() -> None:
+    """Send the banner to every open page now (failures are logged, never raised)."""
+    try:
+        html = banner_fragment()
+        _group_send(CONSOLE_GROUP, push_message(dict.fromkeys(ROLE_NAMES, html)))
+    except Exception:
+        logger.exception("realtime: banner push failed")
 
 
 def role_context(role: str) -> dict[str, Any]:

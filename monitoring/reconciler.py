@@ -21,7 +21,7 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 from django.utils import timezone
 
-from monitoring import livekit, mirror
+from monitoring import livekit, mirror, realtime
 from monitoring.models import SyncState
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ def sync_status() -> SyncStatus:
 
 
 def _sync_state_record(*, error: str = "") -> None:
+    """Record how the pass went; tell every open page when LiveKit's reachability flips."""
+    was_stale = sync_status().is_stale
     now = timezone.now()
     if error:
         SyncState.objects.update_or_create(
@@ -94,6 +96,8 @@ def _sync_state_record(*, error: str = "") -> None:
         )
     else:
         SyncState.objects.update_or_create(pk=1, defaults={"last_success_at": now})
+    if sync_status().is_stale != was_stale:
+        realtime.sync_status_changed()
 
 
 @contextmanager

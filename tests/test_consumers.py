@@ -42,6 +42,16 @@ async def communicator_for(user: Any | None, path: str) -> WebsocketCommunicator
     return WebsocketCommunicator(application, path, headers=headers)
 
 
+async def connected_for(user: Any, path: str) -> WebsocketCommunicator:
+    """An open socket past its greeting (the LiveKit banner every socket gets first)."""
+    communicator = await communicator_for(user, path)
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    greeting = await communicator.receive_from(timeout=5)
+    assert greeting.startswith('<div id="livekit-banner" hx-swap-oob="true"')
+    return communicator
+
+
 async def opens(user: Any | None, path: str) -> tuple[bool, Any]:
     communicator = await communicator_for(user, path)
     connected, code = await communicator.connect(timeout=5)
@@ -79,9 +89,7 @@ async def test_the_room_socket_receives_the_fresh_participants_after_a_mirror_ch
     support: Any,
 ) -> None:
     room = await sync_to_async(make_room)()
-    communicator = await communicator_for(support, f"/ws/rooms/{room.pk}/")
-    connected, _ = await communicator.connect(timeout=5)
-    assert connected
+    communicator = await connected_for(support, f"/ws/rooms/{room.pk}/")
     try:
 
         def mirror_change() -> None:
@@ -108,9 +116,7 @@ async def test_the_list_socket_receives_the_room_row_and_not_other_rooms_pages(
     moderator: Any,
 ) -> None:
     room = await sync_to_async(make_room)("listed")
-    communicator = await communicator_for(moderator, "/ws/rooms/")
-    connected, _ = await communicator.connect(timeout=5)
-    assert connected
+    communicator = await connected_for(moderator, "/ws/rooms/")
     try:
         await sync_to_async(realtime.room_changed)(room_id=room.pk)
         html = await communicator.receive_from(timeout=5)
@@ -125,9 +131,7 @@ async def test_each_socket_gets_the_fragment_rendered_for_its_role(
 ) -> None:
     sockets = {}
     for role, user in (("Support", support), ("Moderator", moderator), ("Admin", admin)):
-        sockets[role] = await communicator_for(user, "/ws/wall/")
-        connected, _ = await sockets[role].connect(timeout=5)
-        assert connected
+        sockets[role] = await connected_for(user, "/ws/wall/")
     try:
         await get_channel_layer().group_send(
             realtime.WALL_GROUP,
@@ -141,11 +145,49 @@ async def test_each_socket_gets_the_fragment_rendered_for_its_role(
 
 
 async def test_anything_a_client_sends_is_ignored(support: Any) -> None:
+    communicator = await connected_for(support, "/ws/rooms/")
+    try:
+        await communicator.send_to(text_data='{"type": "fragment.push", "html": "<p>x</p>"}')
+        assert await communicator.receive_nothing(timeout=0.2)
+    finally:
+        await communicator.disconnect()
+
+
+@pytest.mark.parametrize("path", ["/ws/rooms/", "/ws/wall/", "/ws/rooms/1/"])
+async def test_every_page_socket_receives_the_livekit_banner_when_reachability_flips(
+    support: Any, path: str
+) -> None:
+    from monitoring.models import SyncState
+
+    communicator = await connected_for(support, path)
+    try:
+
+        def livekit_goes_down() -> None:
+            SyncState.objects.update_or_create(
+                pk=1, defaults={"last_error": "connection refused", "last_error_at": timezone.now()}
+            )
+            realtime.sync_status_changed()
+
+        await sync_to_async(livekit_goes_down)()
+        html = await communicator.receive_from(timeout=5)
+        assert html.startswith('<div id="livekit-banner" hx-swap-oob="true"')
+        assert 'data-stale="true"' in html
+        assert "LiveKit unreachable" in html and "connection refused" in html
+    finally:
+        await communicator.disconnect()
+
+
+async def test_a_socket_that_opens_first_gets_the_banner_as_it_is_now(support: Any) -> None:
+    from monitoring.models import SyncState
+
+    await sync_to_async(SyncState.objects.update_or_create)(
+        pk=1, defaults={"last_error": "connection refused", "last_error_at": timezone.now()}
+    )
     communicator = await communicator_for(support, "/ws/rooms/")
     connected, _ = await communicator.connect(timeout=5)
     assert connected
     try:
-        await communicator.send_to(text_data='{"type": "fragment.push", "html": "<p>x</p>"}')
-        assert await communicator.receive_nothing(timeout=0.2)
+        greeting = await communicator.receive_from(timeout=5)
+        assert 'data-stale="true"' in greeting and "LiveKit unreachable" in greeting
     finally:
         await communicator.disconnect()

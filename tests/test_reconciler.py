@@ -374,3 +374,63 @@ def test_a_room_wrongly_marked_ended_is_reopened_when_livekit_still_has_it(
     room = Room.objects.get()
     assert room.status == "live"
     assert "room is still open in LiveKit" in room.events.get(kind="reconciled").summary
+
+
+@pytest.mark.django_db(transaction=True)
+class TestLiveKitReachabilityIsPushed:
+    @pytest.fixture(autouse=True)
+    def listener(self, settings: Any) -> Any:
+        from asgiref.sync import async_to_sync
+        from channels.layers import channel_layers, get_channel_layer
+
+        from monitoring import realtime
+
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+        channel_layers.backends.clear()
+        layer = get_channel_layer()
+        channel = async_to_sync(layer.new_channel)("test.")
+        async_to_sync(layer.group_add)(realtime.CONSOLE_GROUP, channel)
+
+        def pushed() -> list[str]:
+            """The banners pushed so far, as the support role's pages get them."""
+            messages = []
+
+            async def drain() -> None:
+                import asyncio
+
+                while True:
+                    try:
+                        message = await asyncio.wait_for(layer.receive(channel), 0.2)
+                    except TimeoutError:
+                        return
+                    messages.append(message["by_role"]["Support"])
+
+            async_to_sync(drain)()
+            return messages
+
+        yield pushed
+        channel_layers.backends.clear()
+
+    def test_livekit_going_down_and_coming_back_is_pushed_to_every_page_once_each(
+        self, listener: Any, livekit_sim: Any, settings: Any
+    ) -> None:
+        reconcile_once()
+        assert listener() == []  # reachable before and after: nothing to say
+
+        url = settings.LIVEKIT_URL
+        settings.LIVEKIT_URL = "http://127.0.0.1:9"
+        reconcile_once()
+        down = listener()
+        assert len(down) == 1
+        assert 'id="livekit-banner" hx-swap-oob="true"' in down[0]
+        assert "LiveKit unreachable — showing the last known state" in down[0]
+
+        reconcile_once()
+        assert listener() == []  # still down: the banner already says so
+
+        settings.LIVEKIT_URL = url
+        reconcile_once()
+        back = listener()
+        assert len(back) == 1
+        assert 'id="livekit-banner" hx-swap-oob="true"' in back[0]
+        assert "unreachable" not in back[0] and 'data-stale="true"' not in back[0]

@@ -7,6 +7,8 @@ Fixtures:
 - ``console``: the base URL of a Daphne subprocess (``manage.py runserver`` with
   Daphne installed) using this test's database, with the in-process LiveKit
   simulator as its LiveKit and the simulator's webhooks pointed at it.
+- ``console_server``: the same server's handle, with ``stop()`` and ``start()``
+  (same port), to see open pages lose their socket, reconnect and catch up.
 - ``logged_in_page(user)``: a Playwright page signed in through the real login page,
   with every JavaScript dialog recorded in ``page.dialogs`` (and dismissed).
 - ``wait_for_live(page)``: waits until the page's websocket is open.
@@ -105,13 +107,52 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -
     raise RuntimeError(f"the console did not start in time:\n{log.read_text()[-4000:]}")
 
 
+class ConsoleServer:
+    """The console under Daphne on a fixed port, which a test may stop and start again
+    (to see open pages lose their socket, reconnect and catch up)."""
+
+    def __init__(self, *, env: dict[str, str], log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "manage.py",
+                    "runserver",
+                    "--noreload",
+                    "--insecure",
+                    f"127.0.0.1:{self.port}",
+                ],
+                cwd=REPO,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_until_serving(self.url, self.process, self.log)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
 @pytest.fixture
-def console(
+def console_server(
     transactional_db: Any, livekit_sim: Any, tmp_path: Path, settings: Any
-) -> Iterator[str]:
-    """Start the console under Daphne against this test's database; yield its base URL."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+) -> Iterator[ConsoleServer]:
+    """Start the console under Daphne against this test's database; yield its handle."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -123,33 +164,19 @@ def console(
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    log = tmp_path / "console.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "runserver",
-                "--noreload",
-                "--insecure",
-                f"127.0.0.1:{port}",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    server = ConsoleServer(env=env, log=tmp_path / "console.log")
     try:
-        _wait_until_serving(url, process, log)
-        livekit_sim.webhooks(url=f"{url}/livekit/webhook")
-        yield url
+        server.start()
+        livekit_sim.webhooks(url=f"{server.url}/livekit/webhook")
+        yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        server.stop()
+
+
+@pytest.fixture
+def console(console_server: ConsoleServer) -> str:
+    """The base URL of the console under Daphne (see ``console_server``)."""
+    return console_server.url
 
 
 @pytest.fixture

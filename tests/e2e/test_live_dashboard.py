@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -140,3 +141,97 @@ def test_a_hostile_participant_renders_as_text_on_load_and_when_pushed(
     assert "<svg onload=alert(3)>" in participants.inner_text()
     page.wait_for_timeout(300)  # give any injected handler the chance to fire
     assert page.dialogs == []
+
+
+def connection_state(page: Any) -> str:
+    return page.evaluate("() => document.getElementById('connection').dataset.state")
+
+
+def test_a_page_whose_server_restarts_says_so_reconnects_and_catches_up(
+    logged_in_page: Any,
+    moderator: Any,
+    livekit_sim: Any,
+    wait_for_live: Any,
+    console_server: Any,
+) -> None:
+    from django.utils import timezone
+
+    from monitoring.models import SyncState
+
+    livekit_sim.join("studio", "host-1", publish=["camera"])
+    livekit_sim.flush()
+    room = mirrored_room("studio")
+    page = logged_in_page(moderator)
+    wait_for_live(page)
+    mark_page(page)
+    page.locator(f"#room-row-{room.pk}").wait_for()
+    console_server.stop()
+    page.wait_for_function("() => window.__wsOpen === false")
+    assert connection_state(page) == "reconnecting"
+
+    # While the page is cut off, the mirror changes and LiveKit becomes unreachable.
+    Room.objects.filter(pk=room.pk).update(num_participants=7)
+    SyncState.objects.update_or_create(
+        pk=1, defaults={"last_error": "connection refused", "last_error_at": timezone.now()}
+    )
+    console_server.start()
+
+    wait_for_live(page, timeout=20_000)
+    page.wait_for_function(
+        f"() => document.querySelector('#room-row-{room.pk} [data-testid=participants]')"
+        ".textContent.trim() === '7'"
+    )
+    banner = page.locator("#livekit-banner")
+    banner.get_by_text("LiveKit unreachable", exact=False).wait_for()
+    assert banner.get_attribute("data-stale") == "true"
+    assert connection_state(page) == "live"
+    assert still_same_document(page)
+
+
+def reconcile_in_a_worker_thread() -> Any:
+    """One reconciler pass, off Playwright's thread (which refuses async_to_sync)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from monitoring.reconciler import reconcile_once
+
+    def run() -> Any:
+        try:
+            return reconcile_once()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result(timeout=30)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"),
+    reason="the reconciler's push crosses processes only through Redis",
+)
+def test_livekit_becoming_unreachable_and_coming_back_is_shown_live_on_an_open_page(
+    logged_in_page: Any, moderator: Any, livekit_sim: Any, wait_for_live: Any, settings: Any
+) -> None:
+    livekit_sim.join("studio", "host-1", publish=["camera"])
+    livekit_sim.flush()
+    room = mirrored_room("studio")
+    page = logged_in_page(moderator, next_path=f"/rooms/{room.pk}/")
+    wait_for_live(page)
+    mark_page(page)
+    banner = page.locator("#livekit-banner")
+    assert banner.inner_text().strip() == ""
+
+    reachable = settings.LIVEKIT_URL
+    settings.LIVEKIT_URL = "http://127.0.0.1:9"  # nothing listens there
+    assert reconcile_in_a_worker_thread().error
+    banner.get_by_text("LiveKit unreachable", exact=False).wait_for()
+    assert banner.get_attribute("role") == "alert"
+
+    settings.LIVEKIT_URL = reachable
+    assert reconcile_in_a_worker_thread().ok
+    page.wait_for_function(
+        "() => document.getElementById('livekit-banner').textContent.trim() === ''"
+    )
+    assert banner.get_attribute("data-stale") is None
+    assert still_same_document(page)
