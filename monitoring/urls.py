@@ -16,6 +16,8 @@ urlpatterns = [
         name="action-form",
     ),
     path("rooms/<int:room_id>/actions/<slug:action>", moderation.action_perform, name="action"),
+    path("rooms/<int:room_id>/ban/form", bans.room_ban_form, name="room-ban-form"),
+    path("rooms/<int:room_id>/ban", bans.room_ban_create, name="room-ban"),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/export.csv", audit.audit_export, name="audit-export"),
     path("wall/", rooms.wall, name="wall"),

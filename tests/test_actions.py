@@ -241,6 +241,19 @@ def test_revoking_publishing_unpublishes_and_keeps_every_other_permission(
     assert AuditEntry.objects.get(action="participant.restore_publishing").outcome == "done"
 
 
+def test_a_participant_who_may_not_publish_is_offered_allow_publishing(
+    client_for: Any, moderator: Any, stage: Room, livekit_sim: Any
+) -> None:
+    stage.participants.filter(identity="host-1").update(can_publish=False)
+
+    page = client_for(moderator).get(reverse("monitoring:room", args=[stage.pk])).content.decode()
+
+    assert "Allow publishing…" in page and "Restore publishing" not in page
+    response = post_action(client_for(moderator), stage, "restore", identity="host-1")
+    assert "host-1 may publish now." in response.content.decode()
+    assert sim_participant(livekit_sim, "stage", "host-1")["permission"]["can_publish"] is True
+
+
 def test_warning_a_participant_sends_a_data_message_on_the_moderation_topic(
     livekit_sim: Any, stage: Room, client_for: Any, moderator: Any
 ) -> None:

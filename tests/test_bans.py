@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from monitoring.models import AuditEntry, Ban
+from monitoring.models import AuditEntry, Ban, Participant, Room, RoomStatus
 from monitoring.moderation.bans import (
     BanConflict,
     BanNotActive,
@@ -515,3 +515,264 @@ def test_each_identity_has_a_ban_history(admin: Any, client_for: Any, livekit_si
     assert {e.action for e in response.context["events"]} == {"ban.create", "ban.lift"}
     missing = client_for(admin).get(reverse("monitoring:ban-history"))
     assert missing.status_code == 400
+
+
+# --- the ban dialog, opened from a room's row, tile, page or participant
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def mirrored(sim: Any, name: str, host: str = "") -> Room:
+    """The console's mirror row for a simulator room, with its present participants."""
+    info = sim.room(name)
+    room = Room.objects.create(
+        sid=info["sid"],
+        name=name,
+        status=RoomStatus.LIVE,
+        host_identity=host,
+        created_at=timezone.now(),
+    )
+    for p in info["participants"]:
+        Participant.objects.create(
+            room=room, sid=p["sid"], identity=p["identity"], joined_at=timezone.now()
+        )
+    return room
+
+
+def dialog_data(**fields: str) -> dict[str, str]:
+    return {
+        "identity": "troll",
+        "scope": "room",
+        "reason_preset": "Spam or scams",
+        "reason": "",
+        "expiry": "1h",
+        **fields,
+    }
+
+
+def test_the_room_list_offers_a_ban_on_each_row_to_those_who_may_ban(
+    moderator: Any, support: Any, client_for: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "host-1")
+    room = mirrored(livekit_sim, "lobby", host="host-1")
+    ban_url = reverse("monitoring:room-ban-form", args=[room.pk])
+
+    row = client_for(moderator).get(reverse("monitoring:rooms")).content.decode()
+    assert f'hx-get="{ban_url}"' in row and 'data-action="ban"' in row
+
+    row = client_for(support).get(reverse("monitoring:rooms")).content.decode()
+    assert 'data-action="ban"' not in row
+
+
+def test_the_ban_dialog_opens_with_the_host_and_the_room_filled_in(
+    moderator: Any, client_for: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "host-1")
+    livekit_sim.join("lobby", "troll")
+    room = mirrored(livekit_sim, "lobby", host="host-1")
+
+    response = client_for(moderator).get(
+        reverse("monitoring:room-ban-form", args=[room.pk]), **HTMX
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert page.lstrip().startswith("<dialog") and "<html" not in page
+    assert 'name="identity" required maxlength="256" list="ban-dialog-present" value="host-1"' in (
+        page
+    )
+    assert '<option value="troll">' in page  # present participants to pick from
+    assert "This room (lobby)" in page and 'value="global"' not in page  # room bans only
+    for label in ("10 minutes", "1 hour", "24 hours", "7 days", "30 days", "Permanent"):
+        assert label in page
+    assert "Until a date" in page and 'type="datetime-local"' in page
+    assert "Spam or scams" in page and "hx-confirm=" in page
+
+
+def test_the_ban_dialog_fills_in_the_participant_it_was_opened_for(
+    admin: Any, client_for: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "host-1")
+    room = mirrored(livekit_sim, "lobby", host="host-1")
+    url = reverse("monitoring:room-ban-form", args=[room.pk]) + "?identity=troll"
+
+    page = client_for(admin).get(url).content.decode()
+
+    assert 'list="ban-dialog-present" value="troll"' in page
+    assert 'value="global"' in page  # admins may also ban everywhere
+    assert "<html" in page  # without htmx it is a page of its own
+
+
+def test_a_moderator_bans_from_the_dialog_and_sees_the_result_in_place(
+    moderator: Any, client_for: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "host-1")
+    livekit_sim.join("lobby", "troll")
+    room = mirrored(livekit_sim, "lobby", host="host-1")
+
+    response = client_for(moderator).post(
+        reverse("monitoring:room-ban", args=[room.pk]),
+        dialog_data(reason="flooding the chat", expiry="7d"),
+        **HTMX,
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200 and page.lstrip().startswith("<dialog")
+    assert "troll is banned in lobby. Removed from lobby." in page
+    assert identities(livekit_sim, "lobby") == {"host-1"}
+    made = Ban.objects.get()
+    assert (made.identity, made.scope, made.room_name) == ("troll", "room", "lobby")
+    assert made.reason == "Spam or scams: flooding the chat"
+    assert timedelta(days=7) - (made.expires_at - made.created_at) < timedelta(seconds=5)
+    created = AuditEntry.objects.get(action="ban.create")
+    assert (created.actor, created.room_name, created.identity) == (moderator, "lobby", "troll")
+    assert AuditEntry.objects.get(action="ban.enforce").outcome == "done"
+
+
+def test_an_admin_bans_globally_from_a_room_dialog(
+    admin: Any, client_for: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "troll")
+    livekit_sim.join("stage", "troll")
+    room = mirrored(livekit_sim, "lobby")
+
+    response = client_for(admin).post(
+        reverse("monitoring:room-ban", args=[room.pk]),
+        dialog_data(scope="global", expiry="permanent"),
+        **HTMX,
+    )
+
+    assert "troll is banned everywhere." in response.content.decode()
+    made = Ban.objects.get()
+    assert (made.scope, made.room_name, made.expires_at) == ("global", "", None)
+    assert "troll" not in identities(livekit_sim, "lobby") | identities(livekit_sim, "stage")
+
+
+@pytest.mark.parametrize(
+    "role, fields, status",
+    [
+        ("support", {}, 403),
+        ("outsider", {}, 403),
+        ("moderator", {"scope": "global"}, 403),
+        ("moderator", {}, 200),
+    ],
+)
+def test_the_ban_dialog_respects_roles(
+    role: str,
+    fields: dict[str, str],
+    status: int,
+    request: pytest.FixtureRequest,
+    client_for: Any,
+    livekit_sim: Any,
+) -> None:
+    livekit_sim.join("lobby", "troll")
+    room = mirrored(livekit_sim, "lobby")
+    client = client_for(request.getfixturevalue(role))
+    form_url = reverse("monitoring:room-ban-form", args=[room.pk])
+    assert client.get(form_url, **HTMX).status_code == (
+        403 if role in ("support", "outsider") else 200
+    )
+
+    response = client.post(
+        reverse("monitoring:room-ban", args=[room.pk]), dialog_data(**fields), **HTMX
+    )
+
+    assert response.status_code == status
+    assert Ban.objects.count() == (1 if status == 200 else 0)
+    assert ("troll" in identities(livekit_sim, "lobby")) == (status != 200)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"identity": ""}, "Say whose identity to ban."),
+        ({"identity": "x" * 257}, "at most 256 characters"),
+        ({"reason_preset": ""}, "Pick a reason or write one."),
+        ({"reason_preset": "Because"}, "Pick a reason from the list, or write your own."),
+        ({"expiry": "forever"}, "Select a valid choice"),
+        ({"expiry": "date"}, "Pick the date and time the ban ends."),
+        ({"expiry": "date", "expires_on": "2001-01-01T10:00"}, "The expiry must be in the future."),
+        ({"expiry": "date", "expires_on": "soon"}, "Enter a valid date/time"),
+    ],
+)
+def test_a_bad_ban_dialog_is_shown_again_with_a_message(
+    fields: dict[str, str], message: str, moderator: Any, client_for: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "troll")
+    room = mirrored(livekit_sim, "lobby")
+
+    response = client_for(moderator).post(
+        reverse("monitoring:room-ban", args=[room.pk]), dialog_data(**fields), **HTMX
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert page.lstrip().startswith("<dialog") and message in page
+    assert not Ban.objects.exists() and not AuditEntry.objects.exists()
+    assert "troll" in identities(livekit_sim, "lobby")
+
+
+def test_a_second_identical_ban_from_the_dialog_says_the_first_one_holds(
+    moderator: Any, client_for: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "troll")
+    room = mirrored(livekit_sim, "lobby")
+    client = client_for(moderator)
+    url = reverse("monitoring:room-ban", args=[room.pk])
+    assert client.post(url, dialog_data(), **HTMX).status_code == 200
+
+    again = client.post(url, dialog_data(), **HTMX)
+
+    assert again.status_code == 409
+    assert "troll is already banned in lobby" in again.content.decode()
+    assert Ban.objects.count() == 1
+
+
+def test_a_ban_from_the_dialog_while_livekit_is_down_is_kept_and_says_so(
+    moderator: Any, client_for: Any, livekit_sim: Any, settings: Any
+) -> None:
+    livekit_sim.join("lobby", "troll")
+    room = mirrored(livekit_sim, "lobby")
+    settings.LIVEKIT_URL = "http://127.0.0.1:9"
+    settings.LIVEKIT_TIMEOUT_SECONDS = 2
+
+    response = client_for(moderator).post(
+        reverse("monitoring:room-ban", args=[room.pk]), dialog_data(), **HTMX
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-outcome="failed"' in page
+    assert "LiveKit could not enforce the ban in lobby" in page
+    assert Ban.objects.count() == 1
+    assert AuditEntry.objects.get(action="ban.enforce").outcome == "failed"
+
+
+def test_the_ban_dialog_without_javascript_redirects_back_with_the_outcome(
+    moderator: Any, client_for: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "troll")
+    room = mirrored(livekit_sim, "lobby")
+
+    response = client_for(moderator).post(
+        reverse("monitoring:room-ban", args=[room.pk]),
+        dialog_data(next="https://evil.example/"),
+        follow=True,
+    )
+
+    assert response.redirect_chain[-1][0] == reverse("monitoring:room", args=[room.pk])
+    assert "troll is banned in lobby. Removed from lobby." in response.content.decode()
+
+
+def test_the_ban_dialog_refuses_a_post_without_the_csrf_token(
+    moderator: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "troll")
+    room = mirrored(livekit_sim, "lobby")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(moderator)
+
+    response = client.post(reverse("monitoring:room-ban", args=[room.pk]), dialog_data(), **HTMX)
+
+    assert response.status_code == 403
+    assert not Ban.objects.exists() and "troll" in identities(livekit_sim, "lobby")

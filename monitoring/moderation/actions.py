@@ -577,7 +577,7 @@ def participant_set_publishing(
             )
 
         message = (
-            f"{identity} can publish again."
+            f"{identity} may publish now."
             if can_publish
             else f"{identity} can no longer publish: their tracks were unpublished."
         )

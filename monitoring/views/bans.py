@@ -12,11 +12,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import Action, can
 from accounts.decorators import staff_required
-from monitoring.models import Ban, BanScope
+from monitoring.models import Ban, BanScope, Participant, Room
 from monitoring.moderation import bans, selectors
 from monitoring.moderation.selectors import BanState
 
@@ -132,6 +133,25 @@ def ban_list(request: HttpRequest) -> HttpResponse:
     return _page(request)
 
 
+def _ban_summary(result: bans.BanResult) -> tuple[bool, list[str]]:
+    """Whether the ban took full effect, and what to tell the moderator (first line first)."""
+    ban = result.ban
+    where = "everywhere" if ban.scope == BanScope.GLOBAL else f"in {ban.room_name}"
+    summary = f"{ban.identity} is banned {where}."
+    if result.removed_from:
+        summary += f" Removed from {', '.join(result.removed_from)}."
+    else:
+        summary += " They were not in any room in scope."
+    lines = [summary]
+    for failure in result.failures:
+        place = failure.room_name or "the room list"
+        lines.append(
+            f"LiveKit could not enforce the ban in {place}: {failure.error}. "
+            "The ban is recorded and will be enforced when they are seen again."
+        )
+    return not result.failures, lines
+
+
 @require_POST
 @staff_required(Action.BAN_ROOM)
 def ban_create(request: HttpRequest) -> HttpResponse:
@@ -154,24 +174,10 @@ def ban_create(request: HttpRequest) -> HttpResponse:
     except bans.BanConflict as exc:
         form.add_error(None, str(exc))
         return _page(request, create_form=form, status=409)
-    ban = result.ban
-    where = "everywhere" if ban.scope == BanScope.GLOBAL else f"in {ban.room_name}"
-    summary = f"{ban.identity} is banned {where}."
-    if result.removed_from:
-        summary += f" Removed from {', '.join(result.removed_from)}."
-    else:
-        summary += " They were not in any room in scope."
-    if result.failures:
-        messages.warning(request, summary)
-        for failure in result.failures:
-            place = failure.room_name or "the room list"
-            messages.error(
-                request,
-                f"LiveKit could not enforce the ban in {place}: {failure.error}. "
-                "The ban is recorded and will be enforced when they are seen again.",
-            )
-    else:
-        messages.success(request, summary)
+    ok, lines = _ban_summary(result)
+    (messages.success if ok else messages.warning)(request, lines[0])
+    for line in lines[1:]:
+        messages.error(request, line)
     return redirect(reverse("monitoring:bans"))
 
 
@@ -219,4 +225,120 @@ def ban_history(request: HttpRequest) -> HttpResponse:
             "rows": [(b, selectors.ban_state(ban=b, now=now)) for b in history],
             "events": events,
         },
+    )
+
+
+# --- The ban dialog, opened from a room's row, tile, page or participant ------------
+
+
+class RoomBanForm(forms.Form):
+    """The dialog's form: the room is the one it was opened from; a preset and/or text."""
+
+    identity = forms.CharField(
+        max_length=bans.IDENTITY_MAX,
+        error_messages={"required": "Say whose identity to ban."},
+    )
+    scope = forms.ChoiceField(choices=[(BanScope.ROOM, "This room"), (BanScope.GLOBAL, "Global")])
+    reason_preset = forms.ChoiceField(
+        required=False,
+        choices=[("", "")] + [(p, p) for p in REASON_PRESETS],
+        error_messages={"invalid_choice": "Pick a reason from the list, or write your own."},
+    )
+    reason = forms.CharField(required=False, max_length=bans.REASON_MAX)
+    expiry = forms.ChoiceField(choices=EXPIRY_CHOICES)
+    expires_on = forms.DateTimeField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        preset, text = data.get("reason_preset") or "", (data.get("reason") or "").strip()
+        if not preset and not text and "reason_preset" not in self.errors:
+            self.add_error("reason", "Pick a reason or write one.")
+        data["full_reason"] = f"{preset}: {text}" if preset and text else preset or text
+        if data.get("expiry") == "date" and not data.get("expires_on"):
+            self.add_error("expires_on", "Pick the date and time the ban ends.")
+        return data
+
+    def expires_at(self) -> Any:
+        if self.cleaned_data["expiry"] == "date":
+            return self.cleaned_data["expires_on"]
+        return bans.expiry_from_preset(preset=self.cleaned_data["expiry"])
+
+
+def _dialog_back_url(request: HttpRequest, room: Room) -> str:
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse("monitoring:room", args=[room.pk])
+
+
+def _render_ban_dialog(
+    request: HttpRequest, *, room: Room, form: RoomBanForm, error: str = "", status: int = 200
+) -> HttpResponse:
+    present = list(
+        Participant.objects.filter(room=room, left_at__isnull=True)
+        .order_by("identity")
+        .values_list("identity", flat=True)[:200]
+    )
+    context = {
+        "nav": "rooms",
+        "room": room,
+        "form": form,
+        "error": error,
+        "present": present,
+        "reason_presets": REASON_PRESETS,
+        "can_ban_global": can(request.user, Action.BAN_GLOBAL),
+        "next": _dialog_back_url(request, room),
+    }
+    template = "monitoring/ban_dialog.html"
+    if request.htmx:
+        template += "#ban-dialog"
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@staff_required(Action.BAN_ROOM)
+def room_ban_form(request: HttpRequest, room_id: int) -> HttpResponse:
+    """The ban dialog for one room: the identity given (or the host), room scope, 24 h."""
+    room = get_object_or_404(Room, pk=room_id)
+    identity = request.GET.get("identity", "")[: bans.IDENTITY_MAX] or room.host_identity or ""
+    form = RoomBanForm(initial={"identity": identity, "scope": BanScope.ROOM, "expiry": "24h"})
+    return _render_ban_dialog(request, room=room, form=form)
+
+
+@require_POST
+@staff_required(Action.BAN_ROOM)
+def room_ban_create(request: HttpRequest, room_id: int) -> HttpResponse:
+    """Ban from the dialog; htmx gets the outcome in place of the dialog."""
+    room = get_object_or_404(Room, pk=room_id)
+    form = RoomBanForm(request.POST)
+    if not form.is_valid():
+        return _render_ban_dialog(request, room=room, form=form, status=400)
+    data = form.cleaned_data
+    try:
+        result = bans.ban_create(
+            actor=request.user,
+            identity=data["identity"],
+            scope=data["scope"],
+            room_name=room.name,
+            reason=data["full_reason"],
+            expires_at=form.expires_at(),
+        )
+    except ValidationError as exc:
+        return _render_ban_dialog(
+            request, room=room, form=form, error=" ".join(exc.messages), status=400
+        )
+    except bans.BanConflict as exc:
+        return _render_ban_dialog(request, room=room, form=form, error=str(exc), status=409)
+    ok, lines = _ban_summary(result)
+    if not request.htmx:
+        (messages.success if ok else messages.warning)(request, lines[0])
+        for line in lines[1:]:
+            messages.error(request, line)
+        return redirect(_dialog_back_url(request, room))
+    return render(
+        request,
+        "monitoring/ban_dialog.html#ban-result",
+        {"room": room, "ban": result.ban, "ok": ok, "lines": lines},
     )

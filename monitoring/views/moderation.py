@@ -138,8 +138,8 @@ ACTIONS: dict[str, ActionSpec] = {
         confirm="Stop this participant publishing? Their tracks are unpublished.",
     ),
     "restore": ActionSpec(
-        "Restore publishing",
-        "Restore publishing",
+        "Allow publishing",
+        "Allow publishing",
         Action.REVOKE_PUBLISHING,
         _publishing_runner(True),
     ),
