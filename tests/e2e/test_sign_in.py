@@ -40,3 +40,31 @@ def test_a_wrong_password_shows_an_error_and_stays_signed_out(
     alert = page.wait_for_selector("[role=alert]", timeout=10_000)
     assert "correct username and password" in alert.inner_text()
     assert page.query_selector("[data-testid=role]") is None
+
+
+def test_on_a_phone_the_room_list_fits_the_screen_with_its_key_columns(
+    logged_in_page: Any, moderator: Any, livekit_sim: Any, wait_for_live: Any
+) -> None:
+    livekit_sim.join("late-night-chess-blitz-arena", "host-1", publish=["camera", "microphone"])
+    livekit_sim.join("late-night-chess-blitz-arena", "viewer-1")
+    page = logged_in_page(moderator)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(page.url)
+    wait_for_live(page)
+    row = page.wait_for_selector("tr.room-row")
+    assert "late-night-chess-blitz-arena" in row.inner_text()
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, window.innerWidth,"
+        " document.querySelector('.table-wrap').scrollWidth,"
+        " document.querySelector('.table-wrap').clientWidth]"
+    )
+    assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
+    assert widths[2] <= widths[3], f"the room table scrolls sideways: {widths}"
+    visible = page.eval_on_selector_all(
+        "table.rooms thead th", "ths => ths.filter(th => th.offsetParent).map(th => th.innerText)"
+    )
+    headings = [h.strip().lower() for h in visible]
+    assert headings[:3] == ["room", "status", "participants"]
+    assert "host" not in headings and "publishers" not in headings
+    assert row.query_selector("[data-action=end]").is_visible()
+    assert page.inner_text("[data-testid=role]") == "Moderator"
