@@ -364,3 +364,138 @@ def test_the_openapi_description_covers_every_endpoint() -> None:
     for path in documented:
         match = resolve("/api/v1" + path.replace("{id}", "1"))
         assert match.url_name != "not-found", path
+
+
+# --- unknown parameters and the description matching the implementation
+
+
+def test_a_misspelt_room_parameter_is_refused_rather_than_answered_wrongly(api: Client) -> None:
+    ban("viewer-1", room="lobby")
+
+    response = api.get(CHECK, {"identity": "viewer-1", "rooom": "lobby"})
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "bad_parameter"
+    assert error["message"] == ("Unknown parameter(s): rooom. This endpoint takes identity, room.")
+    assert api.get(CHECK, {"identity": "viewer-1", "room": "lobby"}).json()["banned"] is True
+
+
+def test_unknown_list_and_lift_parameters_are_refused_and_change_nothing(api: Client) -> None:
+    made = ban("viewer-1")
+
+    listed = api.get(BANS, {"identity": "viewer-1", "sort": "newest"})
+    assert listed.status_code == 400 and "sort" in error_of(listed)["message"]
+    read = api.get(f"{BANS}/{made.pk}", {"verbose": "1"})
+    assert read.status_code == 400 and "no query parameters" in error_of(read)["message"]
+    lifted = api.delete(f"{BANS}/{made.pk}?reason=appeal&force=1")
+    assert lifted.status_code == 400 and "force" in error_of(lifted)["message"]
+
+    made.refresh_from_db()
+    assert made.lifted_at is None
+    assert not AuditEntry.objects.filter(action="ban.lift").exists()
+
+
+def openapi() -> dict[str, Any]:
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
+    return yaml.safe_load(path.read_text())
+
+
+def test_the_openapi_description_is_a_valid_openapi_3_1_document() -> None:
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    spec = openapi()
+    assert spec["openapi"].startswith("3.1")
+    try:
+        validate(spec)
+    except OpenAPIValidationError as exc:  # pragma: no cover - the message is the point
+        pytest.fail(f"docs/openapi.yaml is not valid OpenAPI: {exc}")
+
+
+def test_every_documented_operation_is_served_and_every_api_route_is_documented(
+    api: Client,
+) -> None:
+    from django.urls import resolve
+
+    from monitoring.api import urls
+
+    spec = openapi()
+    made = ban("viewer-1")
+    documented = {path for path in spec["paths"]}
+    routed = {
+        "/" + str(p.pattern).replace("<int:ban_id>", "{id}")
+        for p in urls.urlpatterns
+        if p.name != "not-found"
+    }
+    assert documented == routed
+
+    for path, item in spec["paths"].items():
+        url = "/api/v1" + path.replace("{id}", str(made.pk))
+        assert resolve(url).url_name != "not-found", path
+        for method in set(item) & {"get", "post", "delete", "put", "patch"}:
+            response = getattr(api, method)(url)
+            assert response.status_code != 405, f"{method.upper()} {path} is not served"
+            assert str(response.status_code) in item[method]["responses"], (
+                f"{method.upper()} {path} answered {response.status_code}, which is not documented"
+            )
+        served = {"get", "post", "delete", "put", "patch"} - set(item)
+        for method in served:
+            assert getattr(api, method)(url).status_code == 405, f"{method} {path} undocumented"
+
+
+def schema_of(spec: dict[str, Any], schema: dict[str, Any]) -> Any:
+    from openapi_schema_validator import OAS31Validator
+
+    return OAS31Validator({**schema, "components": spec["components"]})
+
+
+def test_real_answers_match_the_documented_schemas(api: Client, livekit_sim: Any) -> None:
+    spec = openapi()
+    paths = spec["paths"]
+
+    def body(path: str, method: str, status: str) -> dict[str, Any]:
+        response = paths[path][method]["responses"][status]
+        if "$ref" in response:
+            response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+        return response["content"]["application/json"]["schema"]
+
+    livekit_sim.join("lobby", "viewer-1")
+    created = api.post(
+        BANS,
+        {"identity": "viewer-1", "scope": "room", "room": "lobby", "reason": "spam"},
+        content_type="application/json",
+    )
+    schema_of(spec, body("/bans", "post", "201")).validate(created.json())
+    ban_id = created.json()["ban"]["id"]
+
+    answers = [
+        ("/bans/check", "get", "200", api.get(CHECK, {"identity": "viewer-1", "room": "lobby"})),
+        ("/bans/check", "get", "200", api.get(CHECK, {"identity": "nobody"})),
+        ("/bans/check", "get", "400", api.get(CHECK, {"identity": "x", "rooom": "y"})),
+        ("/bans/check", "get", "401", Client().get(CHECK, {"identity": "x"})),
+        ("/bans", "get", "200", api.get(BANS, {"state": "all"})),
+        ("/bans/{id}", "get", "200", api.get(f"{BANS}/{ban_id}")),
+        ("/bans/{id}", "get", "404", api.get(f"{BANS}/999999")),
+        (
+            "/bans/{id}/revoke",
+            "post",
+            "200",
+            api.post(f"{BANS}/{ban_id}/revoke", {"reason": "ok"}, content_type="application/json"),
+        ),
+        ("/bans/{id}", "delete", "409", api.delete(f"{BANS}/{ban_id}?reason=again")),
+    ]
+    for path, method, status, response in answers:
+        assert str(response.status_code) == status, (path, method, response.content)
+        schema_of(spec, body(path, method, status)).validate(response.json())
+
+    again = {"identity": "viewer-2", "scope": "global", "reason": "spam"}
+    api.post(BANS, again, content_type="application/json")
+    conflict = api.post(BANS, again, content_type="application/json")
+    assert conflict.status_code == 409
+    schema_of(spec, body("/bans", "post", "409")).validate(conflict.json())
+    assert conflict.json()["error"]["ban"]["identity"] == "viewer-2"

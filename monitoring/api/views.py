@@ -103,6 +103,19 @@ def _param(request: HttpRequest, name: str, *, max_length: int = 256) -> str:
     return value
 
 
+def _only_params(request: HttpRequest, *allowed: str) -> None:
+    """Refuse query parameters this endpoint does not take: a misspelt ``room`` must not
+    quietly turn a room check into a global-only check."""
+    unknown = sorted(set(request.GET) - set(allowed))
+    if unknown:
+        takes = ", ".join(allowed) if allowed else "no query parameters"
+        raise ApiError(
+            400,
+            "bad_parameter",
+            f"Unknown parameter(s): {', '.join(unknown)}. This endpoint takes {takes}.",
+        )
+
+
 def _int_param(request: HttpRequest, name: str, *, default: int, low: int, high: int) -> int:
     raw = _param(request, name, max_length=12)
     if not raw:
@@ -157,6 +170,7 @@ def _get_ban(ban_id: int) -> Ban:
 @api_endpoint("GET")
 def ban_check(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
     """Should the token server refuse ``identity`` a token for ``room``?"""
+    _only_params(request, "identity", "room")
     identity = _param(request, "identity")
     room = _param(request, "room")
     if not identity:
@@ -175,6 +189,7 @@ def ban_check(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
 def ban_collection(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
     if request.method == "POST":
         return _ban_create(request, api_key)
+    _only_params(request, "identity", "room", "scope", "state", "page", "page_size")
     scope = _param(request, "scope")
     if scope and scope not in BanScope.values:
         raise ApiError(400, "bad_parameter", "'scope' must be 'global' or 'room'.")
@@ -294,6 +309,10 @@ def _ban_create(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
 
 @api_endpoint("GET", "DELETE")
 def ban_detail(request: HttpRequest, api_key: ApiKey, ban_id: int) -> JsonResponse:
+    if request.method == "DELETE":
+        _only_params(request, "reason")
+    else:
+        _only_params(request)
     ban = _get_ban(ban_id)
     if request.method == "DELETE":
         data = _json_body(request, optional=True)
