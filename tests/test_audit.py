@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -201,3 +203,21 @@ def test_the_audit_page_offers_no_way_to_change_a_row(
     page = client_for(admin).get(reverse("monitoring:audit")).content.decode()
     assert 'method="post"' not in page.split('id="audit-results"')[1]
     assert client_for(admin).post(reverse("monitoring:audit")).status_code == 405
+
+
+def test_the_pages_export_link_exports_exactly_the_rows_the_filters_show(
+    client_for: Any, support: Any, log: None
+) -> None:
+    client = client_for(support)
+    page = client.get(
+        reverse("monitoring:audit"), {"room": "stag", "outcome": "done", "identity": "host"}
+    ).content.decode()
+    shown = page.count('class="audit-row')
+    link = re.search(r'data-testid="export" href="([^"]+)"', page)
+    assert link is not None and "Export CSV (1 row)" in page
+
+    response = client.get(html.unescape(link.group(1)))
+
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) - 1 == shown == 1
+    assert (rows[1][3], rows[1][6]) == ("participant.warn", "host-1")
