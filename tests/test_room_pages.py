@@ -373,6 +373,25 @@ def test_pinning_refuses_bad_input_and_unknown_rooms(client_for: Any, support: A
     assert client.get(reverse("monitoring:wall_pin", args=[room.pk])).status_code == 405
 
 
+def test_every_live_for_duration_carries_its_start_so_the_page_can_keep_it_ticking(
+    client_for: Any, support: Any
+) -> None:
+    started = timezone.now() - timedelta(minutes=30)
+    room = make_room("studio", status=RoomStatus.LIVE, live_since=started)
+    client = client_for(support)
+    since = f'data-live-since="{int(started.timestamp())}"'
+    for url in (
+        rooms_url(),
+        reverse("monitoring:wall"),
+        reverse("monitoring:room", args=[room.pk]),
+    ):
+        html = client.get(url).content.decode()
+        assert html.count(since) == 1, url
+        rendered_at = int(html.split('data-rendered-at="', 1)[1].split('"', 1)[0])
+        assert abs(rendered_at - timezone.now().timestamp()) < 60
+        assert "30\xa0minutes</span>" in html
+
+
 # -- the LiveKit banner -------------------------------------------------------
 
 

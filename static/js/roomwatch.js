@@ -5,13 +5,49 @@
     if (el) { el.dataset.state = state; el.textContent = state; }
   }
   var wasOpen = false;
+  // Reconnect within 10 s at most (htmx's default backoff grows to a minute), with
+  // jitter so a restarted server is not hit by every page at once.
+  document.addEventListener("DOMContentLoaded", function () {
+    if (window.htmx) {
+      window.htmx.config.wsReconnectDelay = function (retryCount) {
+        var ceiling = Math.min(1000 * Math.pow(2, retryCount), 10000);
+        return ceiling / 2 + Math.random() * ceiling / 2;
+      };
+    }
+  });
   document.addEventListener("htmx:wsOpen", function () {
+    failedRetries = 0;
+    refused = false;
+    var el = document.getElementById("connection");
+    if (el) { el.title = "Live updates"; }
     setState("live");
     // After a reconnect, refresh what was missed while the socket was down.
     if (wasOpen) { document.body.dispatchEvent(new CustomEvent("roomwatch:resync")); }
     wasOpen = true;
   });
-  document.addEventListener("htmx:wsClose", function () { setState(navigator.onLine ? "reconnecting" : "offline"); });
+  // A socket the server refuses (signed out, session expired, no longer staff) fails
+  // like a network error (1006), so after each failed retry ask the page itself:
+  // a redirect to sign-in or a 403 means reconnecting cannot work until signed in.
+  var failedRetries = 0;
+  var refused = false;
+  function checkSignedIn() {
+    fetch(window.location.pathname, { headers: { "HX-Request": "true" }, redirect: "manual", credentials: "same-origin" })
+      .then(function (response) {
+        if (response.type === "opaqueredirect" || response.status === 401 || response.status === 403) {
+          refused = true;
+          setState("offline");
+          var el = document.getElementById("connection");
+          if (el) { el.title = "Live updates stopped: sign in again (then this page reconnects by itself)"; }
+        }
+      })
+      .catch(function () { /* the server is down: keep saying reconnecting */ });
+  }
+  document.addEventListener("htmx:wsClose", function () {
+    if (refused) { return; }
+    setState(navigator.onLine ? "reconnecting" : "offline");
+    failedRetries += 1;
+    if (failedRetries >= 2) { checkSignedIn(); }
+  });
   document.addEventListener("htmx:wsError", function () { setState("reconnecting"); });
   window.addEventListener("offline", function () { setState("offline"); });
   document.addEventListener("DOMContentLoaded", function () {
@@ -42,4 +78,54 @@
       refreshSoon("wall-grid", 1500);
     }
   });
+})();
+
+// "Live for" durations tick in the page between pushes. Each element carries when
+// the room went live and when the server rendered it (both epoch seconds), so the
+// browser's own clock only measures the time since it received the element.
+(function () {
+  var UNITS = [
+    ["year", 365 * 86400], ["month", 30 * 86400], ["week", 7 * 86400],
+    ["day", 86400], ["hour", 3600], ["minute", 60]
+  ];
+  var NBSP = "\u00a0";
+  // The same words as Django's |timesince: the two largest adjacent units.
+  function timesince(seconds) {
+    var parts = [];
+    var rest = Math.max(0, Math.floor(seconds));
+    for (var i = 0; i < UNITS.length && parts.length < 2; i++) {
+      var count = Math.floor(rest / UNITS[i][1]);
+      if (parts.length && !count) { break; }
+      if (count) {
+        parts.push(count + NBSP + UNITS[i][0] + (count === 1 ? "" : "s"));
+        rest -= count * UNITS[i][1];
+      }
+    }
+    return parts.length ? parts.join(", ") : "0" + NBSP + "minutes";
+  }
+  // Note when each element arrived (page load, htmx swap or pushed fragment).
+  function mark() {
+    var now = Date.now();
+    var els = document.querySelectorAll("[data-live-since]");
+    for (var i = 0; i < els.length; i++) {
+      if (!els[i].__seenAt) { els[i].__seenAt = now; }
+    }
+    return els;
+  }
+  function tick() {
+    var now = Date.now();
+    var els = mark();
+    for (var i = 0; i < els.length; i++) {
+      var el = els[i];
+      var since = Number(el.dataset.liveSince);
+      var rendered = Number(el.dataset.renderedAt);
+      if (!since || !rendered) { continue; }
+      var text = timesince(rendered - since + (now - el.__seenAt) / 1000);
+      if (el.textContent !== text) { el.textContent = text; }
+    }
+  }
+  document.addEventListener("DOMContentLoaded", mark);
+  document.addEventListener("htmx:afterSettle", mark);
+  document.addEventListener("htmx:wsAfterMessage", mark);
+  setInterval(tick, 15000);
 })();

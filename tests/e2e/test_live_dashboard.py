@@ -235,3 +235,42 @@ def test_livekit_becoming_unreachable_and_coming_back_is_shown_live_on_an_open_p
     )
     assert banner.get_attribute("data-stale") is None
     assert still_same_document(page)
+
+
+def test_live_for_durations_keep_counting_between_pushes(
+    page: Any, logged_in_page: Any, moderator: Any, livekit_sim: Any, wait_for_live: Any
+) -> None:
+    livekit_sim.join("long-show", "host-1", publish=["camera"])
+    livekit_sim.flush()
+    room = mirrored_room("long-show")
+    page.clock.install()
+    logged_in_page(moderator)
+    wait_for_live(page)
+    live_for = page.locator(f"#room-row-{room.pk} [data-live-since]")
+    assert live_for.inner_text() == "0\xa0minutes"
+
+    page.clock.run_for(3 * 60_000 + 16_000)  # no push meanwhile: nothing changed in LiveKit
+
+    assert live_for.inner_text() == "3\xa0minutes"
+    page.clock.run_for(62 * 60_000)
+    assert live_for.inner_text() == "1\xa0hour, 5\xa0minutes"
+
+
+def test_a_page_whose_session_ended_while_disconnected_says_it_is_offline(
+    logged_in_page: Any, moderator: Any, wait_for_live: Any, console_server: Any
+) -> None:
+    from django.contrib.sessions.models import Session
+
+    page = logged_in_page(moderator)
+    wait_for_live(page)
+    console_server.stop()
+    page.wait_for_function("() => window.__wsOpen === false")
+    Session.objects.all().delete()  # signed out elsewhere, or the session expired
+    console_server.start()
+
+    page.wait_for_function(
+        "() => document.getElementById('connection').dataset.state === 'offline'",
+        timeout=20_000,
+    )
+    assert "sign in again" in page.locator("#connection").get_attribute("title")
+    assert page.url.endswith("/")  # the page stays as it was, its last state readable
