@@ -274,3 +274,22 @@ def test_a_page_whose_session_ended_while_disconnected_says_it_is_offline(
     )
     assert "sign in again" in page.locator("#connection").get_attribute("title")
     assert page.url.endswith("/")  # the page stays as it was, its last state readable
+
+
+def test_the_room_page_fits_a_phone_without_scrolling_sideways(
+    page: Any, logged_in_page: Any, moderator: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("studio", "host-1", publish=["camera", "microphone"])
+    livekit_sim.join("studio", "viewer-2", metadata='{"bio": "a rather long biography"}')
+    livekit_sim.flush()
+    room = mirrored_room("studio")
+    page.set_viewport_size({"width": 390, "height": 844})
+    logged_in_page(moderator, next_path=f"/rooms/{room.pk}/")
+    page.locator("#room-participants").get_by_text("viewer-2").first.wait_for()
+
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    table = page.locator("#room-participants table.participants").first
+    assert table.locator("th", has_text="Tracks").is_visible()
+    assert table.locator("th", has_text="Role").is_visible()
+    assert not table.locator("th", has_text="Metadata").is_visible()
+    assert table.locator("tr[data-identity=host-1] .pill.track").first.is_visible()
