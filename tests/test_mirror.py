@@ -339,6 +339,24 @@ class TestOrder:
         assert list(present.values_list("sid", flat=True)) == ["PA_new"]
         assert Room.objects.get().num_participants == 1
 
+    def test_a_reconnecting_participant_whose_track_arrives_before_its_join_shows_once(
+        self, events: Events
+    ) -> None:
+        events.send("room_started")
+        first = person("PA_old", "alice", joined_at=int(time.time()) - 10)
+        events.send("participant_joined", participant=first)
+        again = person("PA_new", "alice", joined_at=int(time.time()))
+
+        events.send("track_published", participant=again, track=track("TR_new"))
+
+        present = Participant.objects.filter(left_at__isnull=True)
+        assert list(present.values_list("sid", flat=True)) == ["PA_new"]
+        assert Participant.objects.get(sid="PA_old").disconnect_reason == "DUPLICATE_IDENTITY"
+        assert Room.objects.get().num_participants == 1
+        events.send("participant_joined", participant=again)
+        assert list(present.values_list("sid", flat=True)) == ["PA_new"]
+        assert Room.objects.get().num_participants == 1
+
     def test_a_late_participant_left_of_the_same_session_before_its_rejoin_is_ignored(
         self, events: Events
     ) -> None:

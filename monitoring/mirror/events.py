@@ -210,6 +210,13 @@ def _on_track_published(*, room: Room, event: livekit.WebhookEvent) -> tuple[str
     row = room.participants.filter(sid=info.sid).first()
     if row is None and room.ended_at is None:
         # Published before its join was delivered: the late join fills in the rest.
+        # A new session of an identity already present is a reconnect: like the join
+        # would, it replaces the older session (or the person would show twice).
+        room.participants.filter(
+            identity=info.identity, left_at__isnull=True, joined_at__lte=event.created_at
+        ).update(
+            left_at=event.created_at, state="DISCONNECTED", disconnect_reason="DUPLICATE_IDENTITY"
+        )
         row = Participant.objects.create(
             room=room,
             sid=info.sid,
