@@ -39,6 +39,12 @@ if not DEBUG and len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters when DEBUG is off.")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+if not DEBUG and not ALLOWED_HOSTS:
+    # Daphne runs no system checks: without this every request would quietly get 400.
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must list the console's host names when DEBUG is off "
+        "(e.g. ALLOWED_HOSTS=console.example.com)."
+    )
 CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [

@@ -139,13 +139,24 @@ def test_production_refuses_the_development_secret_key() -> None:
 
 
 def test_production_refuses_the_development_livekit_secret() -> None:
-    result = load_settings(DEBUG="false", SECRET_KEY=STRONG_KEY)
+    result = load_settings(DEBUG="false", SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="rw.example")
     assert result.returncode != 0
     assert "LIVEKIT_API_SECRET must be set" in result.stderr
 
 
+def test_production_refuses_to_start_without_allowed_hosts() -> None:
+    result = load_settings(DEBUG="false", SECRET_KEY=STRONG_KEY, LIVEKIT_API_SECRET="s" * 40)
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must list the console's host names" in result.stderr
+
+
 def test_production_settings_are_secure_by_default() -> None:
-    env = {"DEBUG": "false", "SECRET_KEY": STRONG_KEY, "LIVEKIT_API_SECRET": "s" * 40}
+    env = {
+        "DEBUG": "false",
+        "SECRET_KEY": STRONG_KEY,
+        "LIVEKIT_API_SECRET": "s" * 40,
+        "ALLOWED_HOSTS": "console.example.com",
+    }
     clean = {k: v for k, v in os.environ.items() if k not in _SETTINGS_VARS}
     result = subprocess.run(
         [
@@ -160,7 +171,7 @@ def test_production_settings_are_secure_by_default() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "True", "True", "31536000", "[]"]
+    assert result.stdout.split() == ["False", "True", "True", "31536000", "['console.example.com']"]
 
 
 def test_a_bad_value_stops_start_up_with_its_name() -> None:
