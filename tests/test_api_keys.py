@@ -67,15 +67,37 @@ def test_only_admins_may_create_keys(role: str, request: pytest.FixtureRequest) 
 
 def test_the_admin_page_shows_a_new_key_once(admin: Any, client_for: Any) -> None:
     client = client_for(admin)
-    response = client.post(reverse("monitoring:api-keys"), {"name": "token-server"})
-    assert response.status_code == 201
-    assert response["Cache-Control"] == "no-store"
-    key = response.context["new_key"]
-    assert key in response.content.decode()
-    again = client.get(reverse("monitoring:api-keys"))
+    url = reverse("monitoring:api-keys")
+    response = client.post(url, {"name": "token-server"})
+    assert response.status_code == 302
+    assert response["Location"] == url
+    shown = client.get(url)
+    assert shown.status_code == 200
+    assert shown["Cache-Control"] == "no-store"
+    key = shown.context["new_key"]
+    assert key.startswith("rwk_")
+    assert key in shown.content.decode()
+    again = client.get(url)
     assert again.status_code == 200
     assert key not in again.content.decode()
     assert "token-server" in again.content.decode()
+
+
+def test_reloading_after_creating_a_key_creates_no_second_key(admin: Any, client_for: Any) -> None:
+    client = client_for(admin)
+    url = reverse("monitoring:api-keys")
+    client.post(url, {"name": "token-server"}, follow=True)
+    reloaded = client.get(url)
+    assert reloaded.status_code == 200
+    assert reloaded.context["new_key"] == ""
+    assert ApiKey.objects.count() == 1
+    assert AuditEntry.objects.filter(action="api_key.create").count() == 1
+
+
+def test_the_new_key_is_not_kept_in_the_session_once_shown(admin: Any, client_for: Any) -> None:
+    client = client_for(admin)
+    client.post(reverse("monitoring:api-keys"), {"name": "token-server"}, follow=True)
+    assert not any(str(value).startswith("rwk_") for value in client.session.values())
 
 
 def test_a_key_without_a_name_is_refused_with_a_message(admin: Any, client_for: Any) -> None:

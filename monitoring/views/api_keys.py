@@ -1,4 +1,9 @@
-"""Admin page for the ban API's keys: create (the key is shown once) and revoke."""
+"""Admin page for the ban API's keys: create (the key is shown once) and revoke.
+
+Creating a key answers with a redirect (POST-redirect-GET): the new secret waits in
+the session for the one page load that follows and is removed as it is shown, so a
+reload neither creates a second key nor shows the secret again.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,9 @@ from accounts.access import Action
 from accounts.decorators import staff_required
 from monitoring.models import ApiKey
 from monitoring.moderation.api_keys import api_key_create, api_key_revoke
+
+# Session key holding a just-created secret until the next page load shows it.
+NEW_KEY_SESSION_KEY = "monitoring.api_keys.new_key"
 
 
 def _page(
@@ -41,13 +49,14 @@ def _page(
 @staff_required(Action.MANAGE_API_KEYS)
 def api_key_list(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        return _page(request)
+        return _page(request, new_key=request.session.pop(NEW_KEY_SESSION_KEY, ""))
     name = request.POST.get("name", "")
     try:
         created = api_key_create(actor=request.user, name=name)
     except ValidationError as exc:
         return _page(request, error=" ".join(exc.messages), name=name, status=400)
-    return _page(request, new_key=created.plaintext, status=201)
+    request.session[NEW_KEY_SESSION_KEY] = created.plaintext
+    return redirect("monitoring:api-keys")
 
 
 @require_POST
