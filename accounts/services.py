@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.roles import ADMIN, role_assign, role_of
+from monitoring import realtime
 from monitoring.models import AuditOutcome
 from monitoring.moderation.audit import audit_record
 
@@ -67,4 +68,7 @@ def staff_update(*, actor: Any, user: Any, role: str, is_active: bool) -> Any:
                 "active": {"from": before_active, "to": is_active},
             },
         )
+        if role != before_role or not is_active:
+            # Open pages still run with the old access: close their sockets on commit.
+            realtime.user_sockets_close(user_id=user.pk)
     return user

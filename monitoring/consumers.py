@@ -6,6 +6,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth import get_user_model
 
 from accounts.access import Action, can
 from accounts.roles import SUPPORT, role_of
@@ -13,6 +14,9 @@ from monitoring import realtime
 
 # Close code for a refused socket: htmx does not reconnect on 4xxx codes.
 CLOSE_FORBIDDEN = 4403
+# Close code when the account changed: htmx reconnects on 1012 ("service restart"),
+# and the reconnect is checked against the account as it is now.
+CLOSE_RECONNECT = 1012
 
 
 class StaffConsumer(AsyncWebsocketConsumer):
@@ -22,14 +26,21 @@ class StaffConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         user = self.scope.get("user")
+        user_id = getattr(user, "pk", None)
+        if user_id is not None:
+            # Joined before the access check, so an account change committed after the
+            # check still reaches this socket and closes it.
+            await self._join(realtime.user_group(user_id))
         role = await _viewer_role(user)
         if role is None:
+            for group in self.groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups.clear()
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.role = role
         for group in [realtime.CONSOLE_GROUP, *self.group_names()]:
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.groups.append(group)
+            await self._join(group)
         await self.accept()
         # A page that opens (or reopens, after a reconnect) its socket may show a
         # banner that is out of date: the first message brings it up to date.
@@ -38,8 +49,17 @@ class StaffConsumer(AsyncWebsocketConsumer):
     def group_names(self) -> list[str]:
         return []
 
+    async def _join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        # Channels leaves every group in ``self.groups`` when the socket disconnects.
+        self.groups.append(group)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Pages only listen; anything a client sends is ignored."""
+
+    async def account_changed(self, event: dict[str, Any]) -> None:
+        """The account was deactivated, changed role or signed out: let the page reconnect."""
+        await self.close(code=CLOSE_RECONNECT)
 
     async def fragment_push(self, event: dict[str, Any]) -> None:
         by_role = event.get("by_role") or {}
@@ -66,6 +86,10 @@ class RoomConsumer(StaffConsumer):
 @database_sync_to_async
 def _viewer_role(user: Any) -> str | None:
     """The role whose pushed fragments this user gets, or ``None`` to refuse the socket."""
+    if getattr(user, "is_authenticated", False):
+        # The account as it is now: the scope's copy was read before the socket joined
+        # its account's group, and a change committed in between must not be missed.
+        user = get_user_model().objects.filter(pk=user.pk).first()
     if not can(user, Action.VIEW):
         return None
     # Staff with the view permission but no role group see the least-privileged variant.

@@ -36,12 +36,38 @@ WALL_GROUP = "wall"
 # Every open page's socket: what is not about one room (LiveKit reachable or not).
 CONSOLE_GROUP = "console"
 PUSH_MESSAGE_TYPE = "fragment.push"
+# Tells every socket of one account to close (``StaffConsumer.account_changed``).
+ACCOUNT_CHANGED_MESSAGE_TYPE = "account.changed"
 DEFAULT_PUSH_INTERVAL_SECONDS = 0.25
 
 
 def room_group(room_id: int) -> str:
     """The group of sockets watching one room's page (ASCII, well under 100 chars)."""
     return f"room.{int(room_id)}"
+
+
+def user_group(user_id: int) -> str:
+    """The group of every open socket of one staff account, whatever page it is on."""
+    return f"user.{int(user_id)}"
+
+
+def user_sockets_close(*, user_id: int) -> None:
+    """Close every open socket of an account after commit (deactivated, new role, signed out).
+
+    Each page then reconnects: the server checks the account as it is now, so a
+    deactivated or signed-out account is refused and the page says offline, and an
+    account with a new role gets pushes rendered for that role.
+    """
+    transaction.on_commit(lambda: _user_sockets_close_now(int(user_id)))
+
+
+def _user_sockets_close_now(user_id: int) -> None:
+    try:
+        _group_send(user_group(user_id), {"type": ACCOUNT_CHANGED_MESSAGE_TYPE})
+    except Exception:
+        # The change itself is committed; without the channel layer the sockets stay
+        # open until they next reconnect, and are checked against the account then.
+        logger.exception("realtime: closing the sockets of user %s failed", user_id)
 
 
 def push_interval() -> float:
