@@ -4,8 +4,9 @@ Every service runs the same steps (see :func:`_perform`):
 
 1. authorize through ``accounts.access.require``;
 2. validate the input (a reason is always required);
-3. claim the form's one-time token and the action's target (``ActionRequest``), so a
-   double click or two moderators pressing the same button act once;
+3. claim the form's one-time token and the action's target (``ActionRequest``, see
+   :mod:`monitoring.moderation.requests`), so a double click or two moderators
+   pressing the same button act once;
 4. call LiveKit through ``monitoring.livekit``, outside any transaction;
 5. in one transaction: update the mirror where LiveKit's answer makes the new state
    certain, write the audit row (done, or failed with LiveKit's words and code) and
@@ -20,35 +21,31 @@ role, ``at`` an ISO 8601 UTC time).
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.access import Action, require
 from accounts.roles import role_of
 from monitoring import livekit, realtime
-from monitoring.models import (
-    ActionRequest,
-    AuditEntry,
-    AuditOutcome,
-    Participant,
-    Room,
-    RoomStatus,
-)
+from monitoring.models import AuditEntry, AuditOutcome, Participant, Room, RoomStatus
 from monitoring.moderation.audit import audit_record, livekit_error_text
+from monitoring.moderation.requests import (
+    action_request_claim,
+    action_request_finish,
+    new_token,
+    token_is_well_formed,
+)
 
 WARNING_TOPIC = "roomwatch.moderation"
 REASON_MAX = 500
 WARNING_MAX = 500
-TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 REASON_PRESETS: tuple[str, ...] = (
     "Harassment or hate speech",
@@ -116,11 +113,6 @@ class _Outcome:
     mirror: Callable[[], None] | None = None
 
 
-def new_token() -> str:
-    """A one-time token for one rendered action form."""
-    return secrets.token_urlsafe(24)
-
-
 def remote_unmute_allowed() -> bool:
     """Whether LiveKit lets the console unmute (its ``room.enable_remote_unmute``)."""
     return bool(settings.ROOMWATCH_REMOTE_UNMUTE)
@@ -136,15 +128,6 @@ def _clean_text(value: Any, *, name: str, limit: int, missing: str) -> str:
     if len(text) > limit:
         raise ActionInvalid(f"The {name} is too long ({len(text)} characters; at most {limit}).")
     return text
-
-
-def _clean_reason(reason: Any) -> str:
-    return _clean_text(
-        reason,
-        name="reason",
-        limit=REASON_MAX,
-        missing="Give a reason: pick one or write your own.",
-    )
 
 
 def _clean_message(message: Any) -> str:
@@ -169,61 +152,12 @@ def _clean_token(token: Any) -> str:
     if token in (None, ""):
         return new_token()  # called without a form: no double submit to guard against
     text = str(token)
-    if not TOKEN_PATTERN.match(text):
+    if not token_is_well_formed(text):
         raise ActionInvalid("This form is damaged; reload the page and try again.")
     return text
 
 
 # ----------------------------------------------------------------- claim and run
-
-
-def _stale_after() -> timedelta:
-    # Longer than any LiveKit call can take; a claim this old belongs to a dead worker.
-    return timedelta(seconds=4 * float(settings.LIVEKIT_TIMEOUT_SECONDS) + 30)
-
-
-def _claim(*, token: str, target: str, action: str, actor: Any) -> ActionResult | None:
-    """Take the token and the target, or say why not (repeated form / busy target)."""
-    for _attempt in range(2):
-        try:
-            with transaction.atomic():
-                ActionRequest.objects.create(token=token, target=target, action=action, actor=actor)
-            return None
-        except IntegrityError:
-            previous = ActionRequest.objects.filter(token=token).first()
-            if previous is not None:
-                if previous.finished_at is None:
-                    return ActionResult(
-                        ok=False,
-                        status="busy",
-                        action=action,
-                        message="This action is already being carried out; wait for its result.",
-                    )
-                return ActionResult(
-                    ok=previous.outcome == AuditOutcome.DONE,
-                    status="repeated",
-                    action=action,
-                    message=f"Already submitted once: {previous.message}",
-                )
-            holder = ActionRequest.objects.filter(target=target).first()
-            if holder is None:
-                continue  # released in between: try again
-            if holder.created_at < timezone.now() - _stale_after():
-                ActionRequest.objects.filter(pk=holder.pk, target=target).update(target=None)
-                continue
-            return ActionResult(
-                ok=False,
-                status="busy",
-                action=action,
-                message="Another moderator is doing exactly this right now; "
-                "their result will appear on the page.",
-            )
-    return ActionResult(
-        ok=False,
-        status="busy",
-        action=action,
-        message="Another moderator is doing exactly this right now.",
-    )
 
 
 def _perform(
@@ -235,22 +169,23 @@ def _perform(
     identity: str = "",
     target_extra: str = "",
     reason: str,
-    detail: dict[str, Any],
+    detail: dict[str, Any] | None = None,
     remote: Callable[[], Awaitable[_Outcome]],
 ) -> ActionResult:
     token = _clean_token(token)
     target = ":".join([action, room.name, identity, target_extra])[:700]
-    refused = _claim(token=token, target=target, action=action, actor=actor)
+    refused = action_request_claim(token=token, target=target, action=action, actor=actor)
     if refused is not None:
-        return refused
+        return ActionResult(
+            ok=refused.ok, status=refused.status, action=action, message=refused.message
+        )
     try:
         outcome = async_to_sync(remote)()
     except livekit.LiveKitError as exc:
         outcome = _Outcome(ok=False, message=str(exc), error=livekit_error_text(exc), code=exc.code)
     except BaseException:
-        ActionRequest.objects.filter(token=token).update(
-            target=None,
-            finished_at=timezone.now(),
+        action_request_finish(
+            token=token,
             outcome=AuditOutcome.FAILED,
             message="The console failed while carrying out this action.",
         )
@@ -268,14 +203,9 @@ def _perform(
             identity=identity,
             reason=reason,
             error=outcome.error,
-            detail={**detail, **outcome.detail},
+            detail={**(detail or {}), **outcome.detail},
         )
-        ActionRequest.objects.filter(token=token).update(
-            target=None,
-            finished_at=timezone.now(),
-            outcome=result_outcome,
-            message=outcome.message,
-        )
+        action_request_finish(token=token, outcome=result_outcome, message=outcome.message)
         if outcome.mirror is not None:
             realtime.room_changed(room_id=room.pk)
     return ActionResult(
@@ -289,9 +219,32 @@ def _perform(
     )
 
 
+def _already_gone(
+    exc: livekit.LiveKitError,
+    *,
+    message: str,
+    mirror: Callable[[], None],
+    detail: dict[str, Any] | None = None,
+) -> _Outcome:
+    """LiveKit answered "not found": nothing was done, but the mirror catches up."""
+    return _Outcome(
+        ok=False,
+        message=message,
+        error=livekit_error_text(exc),
+        code="not_found",
+        detail=detail or {},
+        mirror=mirror,
+    )
+
+
 def _authorize_and_clean(actor: Any, permission: Action, reason: Any) -> str:
     require(actor, permission)
-    return _clean_reason(reason)
+    return _clean_text(
+        reason,
+        name="reason",
+        limit=REASON_MAX,
+        missing="Give a reason: pick one or write your own.",
+    )
 
 
 # ----------------------------------------------------------------- mirror writes
@@ -346,11 +299,9 @@ def room_end(*, actor: Any, room: Room, reason: str, token: str | None = None) -
         except livekit.LiveKitError as exc:
             if not exc.is_not_found:
                 raise
-            return _Outcome(
-                ok=False,
+            return _already_gone(
+                exc,
                 message="The stream had already ended: the room no longer exists in LiveKit.",
-                error=livekit_error_text(exc),
-                code="not_found",
                 mirror=lambda: _mark_ended(room=room),
             )
         stopped, not_stopped = [], {}
@@ -385,7 +336,6 @@ def room_end(*, actor: Any, room: Room, reason: str, token: str | None = None) -
         token=token,
         room=room,
         reason=reason,
-        detail={},
         remote=remote,
     )
 
@@ -403,11 +353,9 @@ def participant_kick(
         except livekit.LiveKitError as exc:
             if not exc.is_not_found:
                 raise
-            return _Outcome(
-                ok=False,
+            return _already_gone(
+                exc,
                 message=f"{identity} was already removed: they are no longer in the room.",
-                error=livekit_error_text(exc),
-                code="not_found",
                 detail={"already_removed": True},
                 mirror=lambda: _mark_left(room=room, identity=identity, reason="UNKNOWN_REASON"),
             )
@@ -424,7 +372,6 @@ def participant_kick(
         room=room,
         identity=identity,
         reason=reason,
-        detail={},
         remote=remote,
     )
 
@@ -592,7 +539,6 @@ def participant_set_publishing(
         room=room,
         identity=identity,
         reason=reason,
-        detail={},
         remote=remote,
     )
 
