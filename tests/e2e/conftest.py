@@ -30,19 +30,10 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from monitoring.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SERVER_START_TIMEOUT = 30.0
 # Marks the page once htmx's websocket has opened (htmx 2 event name).
 WS_OPEN_SCRIPT = (

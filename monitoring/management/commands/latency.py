@@ -31,19 +31,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.roles import SUPPORT, role_assign
+from monitoring.browser import CHROMIUM, CHROMIUM_ARGS
 from monitoring.livekit_sim import SimServer
 from monitoring.models import Room
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 ROOM = "latency-probe"
 OBSERVER = """
 () => {
