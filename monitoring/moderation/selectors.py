@@ -44,22 +44,17 @@ def audit_entries_filter(
     ``actor`` matches the recorded name exactly (any case), ``room`` and ``identity``
     match part of the value, ``since`` and ``until`` are inclusive.
     """
-    entries = AuditEntry.objects.all()
-    if actor:
-        entries = entries.filter(actor_name__iexact=actor)
-    if action:
-        entries = entries.filter(action=action)
-    if room:
-        entries = entries.filter(room_name__icontains=room)
-    if identity:
-        entries = entries.filter(identity__icontains=identity)
-    if outcome:
-        entries = entries.filter(outcome=outcome)
-    if since:
-        entries = entries.filter(created_at__gte=since)
-    if until:
-        entries = entries.filter(created_at__lte=until)
-    return entries.order_by("-created_at", "-pk")
+    lookups = {
+        "actor_name__iexact": actor,
+        "action": action,
+        "room_name__icontains": room,
+        "identity__icontains": identity,
+        "outcome": outcome,
+        "created_at__gte": since,
+        "created_at__lte": until,
+    }
+    given = {lookup: value for lookup, value in lookups.items() if value}
+    return AuditEntry.objects.filter(**given).order_by("-created_at", "-pk")
 
 
 def audit_filter_choices() -> dict[str, list[str]]:

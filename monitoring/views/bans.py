@@ -12,7 +12,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import Action, can
@@ -20,6 +19,7 @@ from accounts.decorators import staff_required
 from monitoring.models import Ban, BanScope, Participant, Room
 from monitoring.moderation import bans, selectors
 from monitoring.moderation.selectors import BanState
+from monitoring.views.moderation import room_back_url
 
 PAGE_SIZE = 50
 REASON_PRESETS = (
@@ -48,7 +48,23 @@ class BanFilterForm(forms.Form):
     state = forms.ChoiceField(required=False, choices=STATE_CHOICES)
 
 
-class BanCreateForm(forms.Form):
+class _BanForm(forms.Form):
+    """What both ban forms share: the ban ends after an ``expiry`` preset, or, when that
+    is "date", at ``expires_on``."""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("expiry") == "date" and not data.get("expires_on"):
+            self.add_error("expires_on", "Pick the date and time the ban ends.")
+        return data
+
+    def expires_at(self) -> Any:
+        if self.cleaned_data["expiry"] == "date":
+            return self.cleaned_data["expires_on"]
+        return bans.expiry_from_preset(preset=self.cleaned_data["expiry"])
+
+
+class BanCreateForm(_BanForm):
     identity = forms.CharField(max_length=bans.IDENTITY_MAX)
     scope = forms.ChoiceField(choices=[(BanScope.ROOM, "This room"), (BanScope.GLOBAL, "Global")])
     room_name = forms.CharField(required=False, max_length=bans.ROOM_MAX, label="Room")
@@ -64,14 +80,7 @@ class BanCreateForm(forms.Form):
         data = super().clean()
         if data.get("scope") == BanScope.ROOM and not (data.get("room_name") or "").strip():
             self.add_error("room_name", "Name the room for a room ban.")
-        if data.get("expiry") == "date" and not data.get("expires_on"):
-            self.add_error("expires_on", "Pick the date and time the ban ends.")
         return data
-
-    def expires_at(self) -> Any:
-        if self.cleaned_data["expiry"] == "date":
-            return self.cleaned_data["expires_on"]
-        return bans.expiry_from_preset(preset=self.cleaned_data["expiry"])
 
 
 class BanLiftForm(forms.Form):
@@ -231,7 +240,7 @@ def ban_history(request: HttpRequest) -> HttpResponse:
 # --- The ban dialog, opened from a room's row, tile, page or participant ------------
 
 
-class RoomBanForm(forms.Form):
+class RoomBanForm(_BanForm):
     """The dialog's form: the room is the one it was opened from; a preset and/or text."""
 
     identity = forms.CharField(
@@ -254,23 +263,7 @@ class RoomBanForm(forms.Form):
         if not preset and not text and "reason_preset" not in self.errors:
             self.add_error("reason", "Pick a reason or write one.")
         data["full_reason"] = f"{preset}: {text}" if preset and text else preset or text
-        if data.get("expiry") == "date" and not data.get("expires_on"):
-            self.add_error("expires_on", "Pick the date and time the ban ends.")
         return data
-
-    def expires_at(self) -> Any:
-        if self.cleaned_data["expiry"] == "date":
-            return self.cleaned_data["expires_on"]
-        return bans.expiry_from_preset(preset=self.cleaned_data["expiry"])
-
-
-def _dialog_back_url(request: HttpRequest, room: Room) -> str:
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return reverse("monitoring:room", args=[room.pk])
 
 
 def _render_ban_dialog(
@@ -289,7 +282,7 @@ def _render_ban_dialog(
         "present": present,
         "reason_presets": REASON_PRESETS,
         "can_ban_global": can(request.user, Action.BAN_GLOBAL),
-        "next": _dialog_back_url(request, room),
+        "next": room_back_url(request, room),
     }
     template = "monitoring/ban_dialog.html"
     if request.htmx:
@@ -336,7 +329,7 @@ def room_ban_create(request: HttpRequest, room_id: int) -> HttpResponse:
         (messages.success if ok else messages.warning)(request, lines[0])
         for line in lines[1:]:
             messages.error(request, line)
-        return redirect(_dialog_back_url(request, room))
+        return redirect(room_back_url(request, room))
     return render(
         request,
         "monitoring/ban_dialog.html#ban-result",

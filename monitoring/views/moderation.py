@@ -154,7 +154,9 @@ def _spec(action: str) -> ActionSpec:
     return spec
 
 
-def _back_url(request: HttpRequest, room: Room) -> str:
+def room_back_url(request: HttpRequest, room: Room) -> str:
+    """Where a dialog opened on a room's row, tile, page or participant goes back to:
+    the ``next`` it was given when that is one of this site's pages, else the room's page."""
     candidate = request.POST.get("next") or request.GET.get("next") or ""
     if candidate and url_has_allowed_host_and_scheme(
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -207,7 +209,7 @@ def _form_context(
         "reason_max": actions.REASON_MAX,
         "message_max": actions.WARNING_MAX,
         "token": actions.new_token(),
-        "next": _back_url(request, room),
+        "next": room_back_url(request, room),
         "error": error,
         "remote_unmute": actions.remote_unmute_allowed(),
         "nav": "rooms",
@@ -268,7 +270,7 @@ def action_perform(request: HttpRequest, room_id: int, action: str) -> HttpRespo
             )
             return _render_form(request, context, status=400)
         messages.error(request, str(exc))
-        return redirect(_back_url(request, room))
+        return redirect(room_back_url(request, room))
     status = _status_for(result)
     if getattr(request, "htmx", False):
         return render(
@@ -278,4 +280,4 @@ def action_perform(request: HttpRequest, room_id: int, action: str) -> HttpRespo
             status=status,
         )
     (messages.success if result.ok else messages.error)(request, result.message)
-    return redirect(_back_url(request, room))
+    return redirect(room_back_url(request, room))
