@@ -23,8 +23,10 @@ class BanQuerySet(models.QuerySet["Ban"]):
         )
 
     def applying_to(self, *, identity: str, room_name: str, now=None):  # type: ignore[no-untyped-def]
-        return self.active(now=now).filter(identity=identity).filter(
-            Q(scope=BanScope.GLOBAL) | Q(scope=BanScope.ROOM, room_name=room_name)
+        return (
+            self.active(now=now)
+            .filter(identity=identity)
+            .filter(Q(scope=BanScope.GLOBAL) | Q(scope=BanScope.ROOM, room_name=room_name))
         )
 
 
@@ -35,7 +37,10 @@ class Ban(models.Model):
     room_name = models.CharField(max_length=256, blank=True, default="")
     reason = models.TextField()
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="bans_created",
     )
     created_by_name = models.CharField(max_length=150, blank=True, default="")
@@ -43,7 +48,10 @@ class Ban(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     lifted_at = models.DateTimeField(null=True, blank=True)
     lifted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="bans_lifted",
     )
     lifted_by_name = models.CharField(max_length=150, blank=True, default="")
@@ -103,7 +111,10 @@ class AuditEntry(models.Model):
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="audit_entries",
     )
     # Kept as text so the row still says who acted after an account is removed;
@@ -173,7 +184,10 @@ class ActionRequest(models.Model):
     target = models.CharField(max_length=700, unique=True, null=True, blank=True)
     action = models.CharField(max_length=40)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="action_requests",
     )
     created_at = models.DateTimeField(default=timezone.now)
