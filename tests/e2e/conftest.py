@@ -1,7 +1,8 @@
 """Browser-test harness: Debian's Chromium driving the console served by Daphne.
 
-Run on its own: ``pytest -m e2e tests/e2e`` (Playwright's event loop and
-pytest-asyncio do not share a process well, see /work/shared/TOOLING.md).
+Run on its own: ``pytest -m e2e tests/e2e``. Playwright's sync API keeps an event
+loop running in the test thread, which pytest-asyncio tests run later in the same
+process trip over.
 
 Fixtures:
 - ``console``: the base URL of a Daphne subprocess (``manage.py runserver`` with
