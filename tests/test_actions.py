@@ -13,6 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from monitoring.localhost import free_port
 from monitoring.models import ActionRequest, AuditEntry, Participant, Room, RoomStatus
 from monitoring.moderation import actions
 from monitoring.moderation.actions import ActionInvalid
@@ -62,12 +63,6 @@ def silent_port() -> Iterator[int]:
         yield listener.getsockname()[1]
     finally:
         listener.close()
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -386,7 +381,7 @@ def test_ending_a_stream_that_is_already_gone_is_reported_and_recorded(
 def test_livekit_down_is_shown_and_recorded_with_nothing_half_done(
     livekit_sim: Any, stage: Room, client_for: Any, moderator: Any, settings: Any
 ) -> None:
-    settings.LIVEKIT_URL = f"http://127.0.0.1:{closed_port()}"
+    settings.LIVEKIT_URL = f"http://127.0.0.1:{free_port()}"
 
     response = post_action(client_for(moderator), stage, "end")
 

@@ -21,14 +21,10 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command, get_commands
 
+from monitoring.localhost import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 45.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def fetch(url: str) -> tuple[int, bytes] | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +17,7 @@ from asgiref.sync import async_to_sync
 from livekit import api as lkapi
 
 from monitoring import livekit
+from monitoring.localhost import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -480,10 +480,7 @@ async def test_it_never_lets_livekit_api_read_credentials_from_the_environment(
 
 
 async def test_it_says_livekit_cannot_be_reached_when_nothing_listens(settings: Any) -> None:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again before the call: nothing listens
-    settings.LIVEKIT_URL = f"http://127.0.0.1:{port}"
+    settings.LIVEKIT_URL = f"http://127.0.0.1:{free_port()}"
 
     with pytest.raises(livekit.LiveKitError) as caught:
         await livekit.ping()

@@ -3,20 +3,14 @@ still take effect and are recorded; only the live pushes are lost until it retur
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
 from django.test import Client
 
+from monitoring.localhost import free_port
 from monitoring.models import AuditEntry
 from tests.test_actions import mirror_room, post_action, sim_participant
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -24,7 +18,7 @@ def redis_down(settings: Any) -> None:
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [f"redis://127.0.0.1:{closed_port()}/0"]},
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
         }
     }
 

@@ -18,7 +18,6 @@ Fixtures:
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ import pytest
 from django.db import connection
 
 from monitoring.browser import CHROMIUM, CHROMIUM_ARGS
+from monitoring.localhost import free_port
 from tests.conftest import PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,12 +61,6 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _database_url() -> str:
@@ -104,7 +98,7 @@ class ConsoleServer:
     (to see open pages lose their socket, reconnect and catch up)."""
 
     def __init__(self, *, env: dict[str, str], log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env
         self.log = log

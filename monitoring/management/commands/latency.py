@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from accounts.roles import SUPPORT, role_assign
 from monitoring.browser import CHROMIUM, CHROMIUM_ARGS
 from monitoring.livekit_sim import SimServer
+from monitoring.localhost import free_port
 from monitoring.models import Room
 
 ROOM = "latency-probe"
@@ -47,12 +47,6 @@ OBSERVER = """
   }).observe(document.body, {childList: true, subtree: true});
 }
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _post(url: str, payload: dict[str, Any]) -> Any:
@@ -81,14 +75,14 @@ class Command(BaseCommand):
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, daemon=True)
         thread.start()
-        asyncio.run_coroutine_threadsafe(sim.start("127.0.0.1", _free_port()), loop).result(10)
+        asyncio.run_coroutine_threadsafe(sim.start("127.0.0.1", free_port()), loop).result(10)
         password = secrets.token_urlsafe(18)
         username = f"latency-{secrets.token_hex(4)}"
         user = get_user_model().objects.create_user(
             username=username, password=password, is_staff=True
         )
         role_assign(user=user, role=SUPPORT)
-        port = _free_port()
+        port = free_port()
         console = f"http://127.0.0.1:{port}"
         env = {
             **os.environ,
