@@ -1,3 +1,4 @@
+from monitoring.models.inbox import InboxEvent
 from monitoring.models.moderation import (
     ActionRequest,
     ApiKey,
@@ -27,6 +28,7 @@ __all__ = [
     "Ban",
     "BanScope",
     "Egress",
+    "InboxEvent",
     "Ingress",
     "Participant",
     "ParticipantRole",
