@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "monitoring.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -96,13 +97,27 @@ TEMPLATES = [
 
 DATABASES = {"default": env_database("DATABASE_URL", str(BASE_DIR / "db.sqlite3"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# PostgreSQL connections come from a pool of at most this many per process, so no load
+# can exhaust the server's max_connections; a request that waits longer than the
+# timeout for one is answered 503 with Retry-After (monitoring.middleware).
+ROOMWATCH_DB_POOL_SIZE = env_int("ROOMWATCH_DB_POOL_SIZE", 8, minimum=1)
+ROOMWATCH_DB_POOL_TIMEOUT = env_int("ROOMWATCH_DB_POOL_TIMEOUT_SECONDS", 3, minimum=1)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": ROOMWATCH_DB_POOL_SIZE,
+        "timeout": ROOMWATCH_DB_POOL_TIMEOUT,
+    }
 
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))
+    # Pub/sub: one Redis message per group and process, fanned out to that process's
+    # sockets locally (no per-socket queues, no connection pool to exhaust).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": "roomwatch"},
         }
     }
@@ -156,6 +171,12 @@ ROOMWATCH_SYNC_INTERVAL_SECONDS = env_int("ROOMWATCH_SYNC_INTERVAL_SECONDS", 15,
 # LiveKit's API does not say whether a room allows remote unmute (off by default,
 # config `room.enable_remote_unmute`): tell the console, so it offers Unmute only then.
 ROOMWATCH_REMOTE_UNMUTE = env_bool("ROOMWATCH_REMOTE_UNMUTE", False)
+# "embedded": the web process also runs the applier, the pusher and the reconciler in
+# background threads (one command serves everything: the demo). "external": they run as
+# their own processes (`manage.py livekit_apply`, `manage.py livekit_sync`).
+ROOMWATCH_WORKERS = env_choice("ROOMWATCH_WORKERS", "embedded", choices=("embedded", "external"))
+# How often an idle applier looks for events other processes recorded.
+ROOMWATCH_APPLY_POLL_SECONDS = env_int("ROOMWATCH_APPLY_POLL_MS", 20, minimum=1) / 1000
 # Pushes per room are coalesced to at most one per this many milliseconds.
 ROOMWATCH_PUSH_INTERVAL_SECONDS = env_int("ROOMWATCH_PUSH_INTERVAL_MS", 250, minimum=0) / 1000
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -39,7 +40,11 @@ class StaffConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.role = role
-        for group in [realtime.CONSOLE_GROUP, *self.group_names()]:
+        realtime.server_loop_note(asyncio.get_running_loop())
+        # Each role listens on its own part of a group: it never receives another
+        # role's HTML.
+        groups = [realtime.role_group(group, role) for group in self.group_names()]
+        for group in [realtime.CONSOLE_GROUP, *groups]:
             await self._join(group)
         await self.accept()
         # A page that opens (or reopens, after a reconnect) its socket may show a
@@ -62,8 +67,7 @@ class StaffConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_RECONNECT)
 
     async def fragment_push(self, event: dict[str, Any]) -> None:
-        by_role = event.get("by_role") or {}
-        html = by_role.get(self.role) or by_role.get(SUPPORT) or event.get("html")
+        html = event.get("html")
         if html:
             await self.send(text_data=html)
 

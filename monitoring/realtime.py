@@ -1,29 +1,25 @@
 """Channels group names and broadcasts: the only module that sends to groups.
 
-The mirror calls :func:`room_changed` after it writes a room (it defers itself to
-``transaction.on_commit``, so nothing is pushed for a rolled-back write). Pushes are
-coalesced per room: the first change goes out at once, later changes within
-``ROOMWATCH_PUSH_INTERVAL_SECONDS`` (default 0.25 s) collapse into one trailing push
-that renders the room as it is *then* (last state wins), so a room with thousands of
-joins costs each socket at most a few messages a second.
-
-Every push renders the same named partials the pages render, wrapped with
-``hx-swap-oob`` so htmx's websocket extension swaps them in by their stable ids.
+Writers say what changed with :func:`room_changed` (deferred to
+``transaction.on_commit``, so nothing is pushed for a rolled-back write). The pusher
+(``monitoring.live.pusher``) coalesces those notes per room and renders, outside any
+request, only the fragments that changed, once per role; each role's sockets listen
+on that role's groups (``rooms.<role>``, ``wall.<role>``, ``room.<id>.<role>``), so a
+socket only ever receives its own role's HTML.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import threading
-import time
+from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import SyncToAsync, async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.template.loader import render_to_string
 
 from accounts.access import Action
@@ -46,9 +42,55 @@ def room_group(room_id: int) -> str:
     return f"room.{int(room_id)}"
 
 
+def role_group(group: str, role: str) -> str:
+    """The part of a group whose sockets see pages as ``role`` (``rooms.moderator``)."""
+    return f"{group}.{role.lower()}"
+
+
 def user_group(user_id: int) -> str:
     """The group of every open socket of one staff account, whatever page it is on."""
     return f"user.{int(user_id)}"
+
+
+def push_interval() -> float:
+    return float(
+        getattr(settings, "ROOMWATCH_PUSH_INTERVAL_SECONDS", DEFAULT_PUSH_INTERVAL_SECONDS)
+    )
+
+
+# --- What writers call -------------------------------------------------------------
+
+
+def room_changed(
+    *,
+    room_id: int,
+    identities: Iterable[str] | None = None,
+    arrivals: Iterable[str] = (),
+    event_ids: Iterable[int] = (),
+    media: bool = False,
+) -> None:
+    """After commit, have the pusher show a room's change on every open page.
+
+    ``identities`` are the participants whose rows changed (``arrivals`` among them
+    just joined), ``event_ids`` the new timeline entries, ``media`` a recording or
+    ingress change. Without ``identities`` the whole room is re-rendered.
+    """
+    from monitoring.live import pusher
+
+    change = pusher.RoomChange.of(
+        identities=identities, arrivals=arrivals, event_ids=event_ids, media=media
+    )
+    loop = _request_loop()
+    transaction.on_commit(lambda: pusher.pusher.request(int(room_id), change, loop=loop))
+
+
+def sync_status_changed() -> None:
+    """Push the "LiveKit unreachable" banner (or its removal) to every open page, after commit.
+
+    The reconciler calls it when LiveKit goes from reachable to unreachable or back;
+    the banner renders the state as it is when the push is sent.
+    """
+    transaction.on_commit(banner_push)
 
 
 def user_sockets_close(*, user_id: int) -> None:
@@ -63,31 +105,11 @@ def user_sockets_close(*, user_id: int) -> None:
 
 def _user_sockets_close_now(user_id: int) -> None:
     try:
-        _group_send(user_group(user_id), {"type": ACCOUNT_CHANGED_MESSAGE_TYPE})
+        group_send(user_group(user_id), {"type": ACCOUNT_CHANGED_MESSAGE_TYPE})
     except Exception:
         # The change itself is committed; without the channel layer the sockets stay
         # open until they next reconnect, and are checked against the account then.
         logger.exception("realtime: closing the sockets of user %s failed", user_id)
-
-
-def push_interval() -> float:
-    return float(
-        getattr(settings, "ROOMWATCH_PUSH_INTERVAL_SECONDS", DEFAULT_PUSH_INTERVAL_SECONDS)
-    )
-
-
-def room_changed(*, room_id: int) -> None:
-    """Push a room's fresh fragments to the list, the wall and its own page, after commit."""
-    transaction.on_commit(lambda: _coalescer.request(int(room_id)))
-
-
-def sync_status_changed() -> None:
-    """Push the "LiveKit unreachable" banner (or its removal) to every open page, after commit.
-
-    The reconciler calls it when LiveKit goes from reachable to unreachable or back;
-    the banner renders the state as it is when the push is sent.
-    """
-    transaction.on_commit(banner_push)
 
 
 def banner_fragment() -> str:
@@ -98,8 +120,7 @@ def banner_fragment() -> str:
 def banner_push() -> None:
     """Send the banner to every open page now (failures are logged, never raised)."""
     try:
-        html = banner_fragment()
-        _group_send(CONSOLE_GROUP, push_message(dict.fromkeys(ROLE_NAMES, html)))
+        group_send(CONSOLE_GROUP, push_message(banner_fragment()))
     except Exception:
         logger.exception("realtime: banner push failed")
 
@@ -118,43 +139,34 @@ def role_context(role: str) -> dict[str, Any]:
     }
 
 
-def room_fragments(*, room_id: int) -> dict[str, dict[str, str]]:
-    """The HTML each group receives for a room, per group and per role ({} if it is gone)."""
-    from monitoring import selectors
+def push_message(html: str) -> dict[str, Any]:
+    """A group message for ``StaffConsumer.fragment_push``."""
+    return {"type": PUSH_MESSAGE_TYPE, "html": html}
 
-    detail = selectors.room_detail_get(room_id=room_id)
-    if detail is None:
-        return {}
-    room = detail.room
-    fragments: dict[str, dict[str, str]] = {
-        ROOMS_GROUP: {},
-        WALL_GROUP: {},
-        room_group(room.pk): {},
-    }
+
+def by_role_send(group: str, by_role: dict[str, str]) -> None:
+    """Send each role's HTML to that role's part of ``group``."""
     for role in ROLE_NAMES:
-        context = {**role_context(role), "room": room, "detail": detail, "oob": True}
-        fragments[ROOMS_GROUP][role] = render_to_string("monitoring/rooms.html#room-row", context)
-        fragments[WALL_GROUP][role] = render_to_string(
-            "monitoring/wall.html#wall-tile-live", context
-        )
-        fragments[room_group(room.pk)][role] = render_to_string(
-            "monitoring/room_detail.html#room-live", context
-        )
-    return fragments
+        html = by_role.get(role)
+        if html:
+            group_send(role_group(group, role), push_message(html))
 
 
-def push_message(by_role: dict[str, str]) -> dict[str, Any]:
-    """A group message for ``StaffConsumer.fragment_push``; sockets pick their role's HTML."""
-    return {"type": PUSH_MESSAGE_TYPE, "by_role": by_role}
+# --- Sending -----------------------------------------------------------------------
+
+_server_loop: asyncio.AbstractEventLoop | None = None
+_private: dict[str, Any] = {}
+_private_lock = threading.Lock()
 
 
-def room_push(*, room_id: int) -> None:
-    """Render and send a room's fragments now, without coalescing."""
-    for group, by_role in room_fragments(room_id=room_id).items():
-        _group_send(group, push_message(by_role))
+def server_loop_note(loop: asyncio.AbstractEventLoop) -> None:
+    """Remember the server's event loop (consumers call this when a socket opens):
+    sends from other threads go through it, where the sockets' layer lives."""
+    global _server_loop
+    _server_loop = loop
 
 
-def _main_loop() -> asyncio.AbstractEventLoop | None:
+def _request_loop() -> asyncio.AbstractEventLoop | None:
     """The server's event loop when called from a sync view running under ASGI."""
     loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
     if loop is not None and loop.is_running() and not loop.is_closed():
@@ -162,98 +174,63 @@ def _main_loop() -> asyncio.AbstractEventLoop | None:
     return None
 
 
-def _group_send(
-    group: str, message: dict[str, Any], loop: asyncio.AbstractEventLoop | None = None
+def _usable(loop: asyncio.AbstractEventLoop | None) -> bool:
+    return loop is not None and loop.is_running() and not loop.is_closed()
+
+
+def _private_loop() -> asyncio.AbstractEventLoop:
+    """One long-lived loop in a thread of its own, so the Redis layer keeps its
+    connection between sends (a new loop per send would reconnect every time)."""
+    with _private_lock:
+        loop = _private.get("loop")
+        if loop is None or loop.is_closed():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="push-sender", daemon=True)
+            thread.start()
+            _private["loop"] = loop
+        return loop
+
+
+def group_send(
+    group: str, message: dict[str, Any], *, loop: asyncio.AbstractEventLoop | None = None
 ) -> None:
+    """Send to a group from sync code in any thread."""
     layer = get_channel_layer()
     if layer is None:
         return
-    # Sending on the server's own loop keeps the in-memory layer working from timer
-    # threads (its queues belong to that loop); elsewhere a private loop is fine.
-    if loop is not None and loop.is_running() and not loop.is_closed():
-        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
-        future.result(timeout=10)
-    else:
-        async_to_sync(layer.group_send)(group, message)
-
-
-class _Coalescer:
-    """At most one push per room per interval; the trailing push renders the latest state."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last: dict[int, float] = {}
-        self._pending: dict[int, threading.Timer] = {}
-
-    def request(self, room_id: int) -> None:
-        interval = push_interval()
-        now = time.monotonic()
-        with self._lock:
-            if room_id in self._pending:
-                return  # a trailing push is already due and will render the newest state
-            wait = self._last.get(room_id, -math.inf) + interval - now
-            if wait > 0:
-                timer = threading.Timer(wait, self._fire, args=(room_id, _main_loop()))
-                timer.daemon = True
-                self._pending[room_id] = timer
-                timer.start()
-                return
-            self._last[room_id] = now
-            self._prune(now, interval)
-        self._push(room_id, loop=None)
-
-    def _fire(self, room_id: int, loop: asyncio.AbstractEventLoop | None) -> None:
-        with self._lock:
-            self._pending.pop(room_id, None)
-            self._last[room_id] = time.monotonic()
+    target = loop if _usable(loop) else _server_loop if _usable(_server_loop) else None
+    if target is None and not isinstance(layer, InMemoryChannelLayer):
+        target = _private_loop()
+    if target is not None:
         try:
-            self._push(room_id, loop=loop)
-        finally:
-            close_old_connections()
-
-    def _push(self, room_id: int, *, loop: asyncio.AbstractEventLoop | None) -> None:
-        try:
-            for group, by_role in room_fragments(room_id=room_id).items():
-                _group_send(group, push_message(by_role), loop)
-        except Exception:
-            # A failed push must never undo or fail the write that caused it; the
-            # pages resync on reconnect and on the next change.
-            logger.exception("realtime: push for room %s failed", room_id)
-
-    def _prune(self, now: float, interval: float) -> None:
-        if len(self._last) > 10_000:
-            stale = [pk for pk, at in self._last.items() if now - at > interval]
-            for pk in stale:
-                del self._last[pk]
-
-    def wait_idle(self, timeout: float = 5.0) -> bool:
-        """Block until no trailing push is due (for commands and tests)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                timers = list(self._pending.values())
-            if not timers:
-                return True
-            for timer in timers:
-                timer.join(max(deadline - time.monotonic(), 0))
-        return not self._pending
-
-    def reset(self) -> None:
-        with self._lock:
-            for timer in self._pending.values():
-                timer.cancel()
-            self._pending.clear()
-            self._last.clear()
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not target:
+            future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), target)
+            future.result(timeout=10)
+            return
+    async_to_sync(layer.group_send)(group, message)
 
 
-_coalescer = _Coalescer()
+# --- For tests and commands --------------------------------------------------------
+
+
+def pushes_flush() -> int:
+    """Render and send every pending push now, in this thread; say how many rooms."""
+    from monitoring.live import pusher
+
+    return pusher.pusher.flush()
 
 
 def pushes_wait_idle(timeout: float = 5.0) -> bool:
-    """Wait for coalesced trailing pushes to be sent (a command should call it before exiting)."""
-    return _coalescer.wait_idle(timeout)
+    """Send what is pending before a command exits (kept for the commands' callers)."""
+    pushes_flush()
+    return True
 
 
 def pushes_reset() -> None:
-    """Forget throttling state and cancel due pushes (tests start from a clean slate)."""
-    _coalescer.reset()
+    """Forget coalescing state and drop due pushes (tests start from a clean slate)."""
+    from monitoring.live import pusher
+
+    pusher.pusher.reset()

@@ -162,6 +162,9 @@ class RoomDetail:
     ingresses: list[Ingress]
     chart_svg: str
     chart_points: list[tuple[Any, int]] = field(default_factory=list)
+    present_limit: int = PRESENT_LIMIT
+    departed_limit: int = DEPARTED_LIMIT
+    event_limit: int = EVENT_LIMIT
 
 
 def track_badges(*, tracks: Iterable[Any]) -> list[TrackBadge]:
@@ -177,7 +180,8 @@ def track_badges(*, tracks: Iterable[Any]) -> list[TrackBadge]:
     return badges
 
 
-def _participant_rows(participants: Iterable[Participant]) -> list[ParticipantRow]:
+def participant_rows(participants: Iterable[Participant]) -> list[ParticipantRow]:
+    """What the participant-row partial needs for each participant."""
     rows = []
     for participant in participants:
         attributes = participant.attributes if isinstance(participant.attributes, dict) else {}
@@ -205,21 +209,16 @@ def room_detail_get(*, room_id: int) -> RoomDetail | None:
     departed = list(departed_qs[: DEPARTED_LIMIT + 1])
     present_total = len(present) if len(present) <= PRESENT_LIMIT else present_qs.count()
     departed_total = len(departed) if len(departed) <= DEPARTED_LIMIT else departed_qs.count()
-    # The newest events, shown oldest first like a log.
+    # The newest events first: pushes add new ones at the top.
     events = list(room.events.order_by("-occurred_at", "-id")[: EVENT_LIMIT + 1])
     events_total = len(events) if len(events) <= EVENT_LIMIT else room.events.count()
-    events = list(reversed(events[:EVENT_LIMIT]))
-    spans = (
-        participants.exclude(kind__in=UNCOUNTED_KINDS)
-        .filter(joined_at__isnull=False)
-        .values_list("joined_at", "left_at")
-    )
-    points = participant_count_series(spans=list(spans), start=room.created_at, end=room.ended_at)
+    events = events[:EVENT_LIMIT]
+    points = room_chart_points(room=room)
     return RoomDetail(
         room=room,
-        present=_participant_rows(present[:PRESENT_LIMIT]),
+        present=participant_rows(present[:PRESENT_LIMIT]),
         present_total=present_total,
-        departed=_participant_rows(departed[:DEPARTED_LIMIT]),
+        departed=participant_rows(departed[:DEPARTED_LIMIT]),
         departed_total=departed_total,
         events=events,
         events_total=events_total,
@@ -228,6 +227,20 @@ def room_detail_get(*, room_id: int) -> RoomDetail | None:
         chart_svg=participant_count_svg(points=points),
         chart_points=points,
     )
+
+
+def room_chart_points(*, room: Room) -> list[tuple[Any, int]]:
+    """The room's participant count over time, for the chart on its page."""
+    spans = (
+        room.participants.exclude(kind__in=UNCOUNTED_KINDS)
+        .filter(joined_at__isnull=False)
+        .values_list("joined_at", "left_at")
+    )
+    return participant_count_series(spans=list(spans), start=room.created_at, end=room.ended_at)
+
+
+def room_chart_svg(*, room: Room) -> str:
+    return participant_count_svg(points=room_chart_points(room=room))
 
 
 def wall_rooms(*, pinned_ids: Sequence[int], size: int = WALL_SIZE) -> list[Room]:

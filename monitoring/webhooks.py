@@ -1,24 +1,27 @@
-"""``POST /livekit/webhook``: LiveKit's signed events, applied to the mirror.
+"""``POST /livekit/webhook``: LiveKit's signed events, recorded in the inbox.
 
 No session and no CSRF token: the signature is the authentication. The raw body is
-verified before anything is parsed or written, and the answer is quick (LiveKit
-retries slow and 5xx deliveries, and drops events older than 30 s).
+verified before anything is parsed or written. The answer comes as soon as the event
+is durably recorded (LiveKit gives up on slow deliveries and drops events older than
+30 s); appliers update the mirror and the pages outside this request.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 
+from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from monitoring import livekit, mirror
+from monitoring import livekit
+from monitoring.live import inbox
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1024 * 1024
+# LiveKit retries a 503 with backoff; tell it when to come back.
+RETRY_AFTER_SECONDS = 2
 
 
 def _error(status: int, message: str) -> JsonResponse:
@@ -33,22 +36,25 @@ def livekit_webhook(request: HttpRequest) -> JsonResponse:
         response["Allow"] = "POST"
         return response
     raw = request.body
-    if len(raw) > MAX_BODY_BYTES:
+    if len(raw) > inbox.MAX_BODY_BYTES:
         return _error(413, "The webhook body is too large.")
     try:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
         return _error(400, "The webhook body is not UTF-8 text.")
-    authorization = request.headers.get("Authorization", "")
     try:
-        event = livekit.webhook_receive(body, authorization)
+        recorded = inbox.webhook_record(
+            body=body, authorization=request.headers.get("Authorization", "")
+        )
     except livekit.WebhookRejected as exc:
         logger.warning("webhook refused: %s", exc)
         return _error(401, str(exc))
     except ValueError as exc:
         return _error(400, str(exc))
-    if not event.event:
-        return _error(400, "The webhook names no event.")
-    payload = json.loads(body)  # already parsed once as the signed proto JSON
-    result = mirror.event_apply(event=event, payload=payload)
-    return JsonResponse({"status": result.outcome, "detail": result.detail})
+    except DatabaseError as exc:
+        # Not recorded, so not accepted: LiveKit retries 5xx (not 4xx) with backoff.
+        logger.warning("webhook not recorded, database unavailable: %s", exc)
+        response = _error(503, "The console cannot record events right now; retry shortly.")
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    return JsonResponse({"status": recorded.status, "event": recorded.event_id})

@@ -12,6 +12,7 @@ from django.test import override_settings
 from django.utils import timezone
 from livekit.protocol import egress, ingress, models
 
+from monitoring.live import applier
 from monitoring.mirror import participant_role_derive, room_status_derive
 from monitoring.models import Egress, Ingress, Participant, Room, RoomEvent
 from tests.test_webhooks import body_of, post, room_event, sign
@@ -471,7 +472,8 @@ def deliver_outbox(client: Any, sim: Any) -> list[str]:
             HTTP_AUTHORIZATION=item["authorization"],
         )
         assert response.status_code == 200, response.content
-        assert response.json()["status"] == "applied"
+        assert response.json()["status"] == "accepted"
+        assert applier.apply_pending() == 1
         kinds.append(item["event"])
     sim.clear_outbox()
     return kinds

@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from monitoring import reconciler
+from monitoring.live import applier
 from monitoring.models import Egress, Participant, Room, RoomEvent, SyncState
 from monitoring.reconciler import reconcile_once, sync_status
 
@@ -29,6 +30,7 @@ def deliver_outbox(client: Any, sim: Any) -> int:
             HTTP_AUTHORIZATION=item["authorization"],
         )
         assert response.status_code == 200, response.content
+    applier.apply_pending()
     sim.clear_outbox()
     return len(deliveries)
 

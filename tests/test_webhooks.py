@@ -15,7 +15,8 @@ from google.protobuf.json_format import MessageToJson
 from livekit import api
 from livekit.protocol import models, webhook
 
-from monitoring.models import Participant, Room, RoomEvent
+from monitoring.live import applier
+from monitoring.models import InboxEvent, Participant, Room, RoomEvent
 
 URL = "/livekit/webhook"
 
@@ -37,9 +38,14 @@ def sign(
     return token.with_ttl(ttl).with_sha256(digest).to_jwt()
 
 
-def post(client: Any, body: str, authorization: str | None) -> Any:
+def post(client: Any, body: str, authorization: str | None, *, apply: bool = True) -> Any:
+    """Deliver a webhook as LiveKit does; then (unless ``apply=False``) let the applier
+    apply whatever the inbox now holds, as the applier process would right after."""
     headers = {"HTTP_AUTHORIZATION": authorization} if authorization is not None else {}
-    return client.post(URL, data=body, content_type="application/webhook+json", **headers)
+    response = client.post(URL, data=body, content_type="application/webhook+json", **headers)
+    if apply:
+        applier.apply_pending()
+    return response
 
 
 def room_event(
@@ -71,7 +77,7 @@ class TestSignature:
         response = post(client, started, sign(started))
 
         assert response.status_code == 200
-        assert response.json()["status"] == "applied"
+        assert response.json() == {"status": "accepted", "event": "EV_room0000001"}
         room = Room.objects.get(sid="RM_abcdefabcdef")
         assert room.name == "studio-a"
         assert room.status == "idle"
@@ -186,7 +192,7 @@ class TestDeduplication:
 
         again = post(client, *_signed(joined))
 
-        assert first.json()["status"] == "applied"
+        assert first.json()["status"] == "accepted"
         assert again.status_code == 200
         assert again.json()["status"] == "duplicate"
         room = Room.objects.get()
@@ -199,7 +205,8 @@ class TestDeduplication:
         response = post(client, *_signed(room_event("room_exploded")))
 
         assert response.status_code == 200
-        assert response.json()["status"] == "ignored"
+        assert response.json()["status"] == "accepted"
+        assert InboxEvent.objects.get().outcome.startswith("ignored")
         assert not Room.objects.exists()
 
 

@@ -53,7 +53,12 @@ from monitoring.livekit.types import (
     room_from_proto,
     track_from_proto,
 )
-from monitoring.livekit.webhooks import WebhookEvent, WebhookRejected, webhook_receive
+from monitoring.livekit.webhooks import (
+    WebhookEvent,
+    WebhookRejected,
+    webhook_parse,
+    webhook_receive,
+)
 
 __all__ = [
     "ACTIVE_EGRESS_STATUSES",
@@ -86,5 +91,6 @@ __all__ = [
     "track_from_proto",
     "update_permissions",
     "update_room_metadata",
+    "webhook_parse",
     "webhook_receive",
 ]

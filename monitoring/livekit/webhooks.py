@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 from livekit import api
@@ -69,6 +70,23 @@ def webhook_receive(body: str, authorization: str) -> WebhookEvent:
         raise ValueError(f"The body is not a LiveKit webhook event: {exc}") from exc
     except Exception as exc:
         raise WebhookRejected("The webhook's body does not match its signature.") from exc
+    return _event_from_proto(proto)
+
+
+def webhook_parse(body: str) -> WebhookEvent:
+    """Parse a body that :func:`webhook_receive` verified when it arrived (the inbox
+    stores verified bodies; appliers read them back without the signature)."""
+    from google.protobuf.json_format import Parse, ParseError
+    from livekit.protocol import webhook
+
+    try:
+        proto = Parse(body, webhook.WebhookEvent(), ignore_unknown_fields=True)
+    except ParseError as exc:
+        raise ValueError(f"The body is not a LiveKit webhook event: {exc}") from exc
+    return _event_from_proto(proto)
+
+
+def _event_from_proto(proto: Any) -> WebhookEvent:
     created = datetime.fromtimestamp(proto.created_at, tz=UTC) if proto.created_at else None
     return WebhookEvent(
         id=proto.id,

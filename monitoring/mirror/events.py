@@ -42,6 +42,12 @@ EVENT_KINDS = (
     "ingress_started",
     "ingress_ended",
 )
+# Events after which a participant's row is new on the page (appended, not replaced).
+ARRIVALS = frozenset({"participant_joined"})
+# Events that change the room's recordings or ingress list.
+MEDIA_EVENTS = frozenset(
+    {"egress_started", "egress_updated", "egress_ended", "ingress_started", "ingress_ended"}
+)
 # How long before participant_left a track_unpublished still counts as part of it.
 UNPUBLISH_BEFORE_LEAVE = timedelta(seconds=5)
 
@@ -68,7 +74,7 @@ def event_apply(*, event: livekit.WebhookEvent, payload: dict[str, Any]) -> Appl
                 return ApplyResult("ignored", detail="the event names no room")
             handler = _HANDLERS[event.event]
             summary, identity = handler(room=room, event=event)
-            RoomEvent.objects.create(
+            entry = RoomEvent.objects.create(
                 room=room,
                 event_id=event.id or None,
                 kind=event.event,
@@ -78,7 +84,15 @@ def event_apply(*, event: livekit.WebhookEvent, payload: dict[str, Any]) -> Appl
                 payload=payload,
             )
             room_refresh(room=room, now=timezone.now())
-            room_broadcast_on_commit(room.pk)
+            # room_finished ends every session at once: the whole page changes.
+            changed = None if event.event == "room_finished" else [identity] if identity else []
+            room_broadcast_on_commit(
+                room.pk,
+                identities=changed,
+                arrivals=[identity] if identity and event.event in ARRIVALS else [],
+                event_ids=[entry.pk],
+                media=event.event in MEDIA_EVENTS,
+            )
     except IntegrityError:
         # The same event id committed concurrently: that delivery won.
         if event.id and RoomEvent.objects.filter(event_id=event.id).exists():

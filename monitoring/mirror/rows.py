@@ -6,6 +6,7 @@ once the transaction commits. Callers hold the room row locked."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -298,12 +299,26 @@ def ingress_upsert(*, room: Room, info: livekit.IngressInfo) -> bool:
 # --- After commit ------------------------------------------------------------------
 
 
-def room_broadcast_on_commit(room_id: int) -> None:
+def room_broadcast_on_commit(
+    room_id: int,
+    *,
+    identities: Iterable[str] | None = None,
+    arrivals: Iterable[str] = (),
+    event_ids: Iterable[int] = (),
+    media: bool = False,
+) -> None:
     """Tell the pages about the room once the transaction commits (``room_changed``
-    defers itself to ``on_commit``, so a rolled-back write pushes nothing)."""
+    defers itself to ``on_commit``, so a rolled-back write pushes nothing). Without
+    ``identities`` the whole room is re-rendered."""
     from monitoring import realtime
 
-    realtime.room_changed(room_id=room_id)
+    realtime.room_changed(
+        room_id=room_id,
+        identities=identities,
+        arrivals=arrivals,
+        event_ids=event_ids,
+        media=media,
+    )
 
 
 def bans_enforce_on_commit(*, room: Room, identity: str) -> None:
