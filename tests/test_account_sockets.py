@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
@@ -123,8 +122,9 @@ async def test_a_role_change_closes_the_socket_and_the_reconnect_gets_the_new_ro
     reconnected = await open_socket(theirs)
     try:
         by_role = {ADMIN: "for admins", MODERATOR: "for moderators", SUPPORT: "for support"}
-        await get_channel_layer().group_send(realtime.ROOMS_GROUP, realtime.push_message(by_role))
+        await sync_to_async(realtime.by_role_send)(realtime.ROOMS_GROUP, by_role)
         assert await reconnected.receive_from(timeout=5) == "for support"
+        assert await reconnected.receive_nothing(timeout=0.1)
     finally:
         await reconnected.disconnect()
 

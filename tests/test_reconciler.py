@@ -405,7 +405,7 @@ class TestLiveKitReachabilityIsPushed:
                         message = await asyncio.wait_for(layer.receive(channel), 0.2)
                     except TimeoutError:
                         return
-                    messages.append(message["by_role"]["Support"])
+                    messages.append(message["html"])
 
             async_to_sync(drain)()
             return messages

@@ -231,8 +231,8 @@ def test_the_room_page_shows_who_is_in_the_room_then_who_left(
     )
     html = client_for(support).get(reverse("monitoring:room", args=[room.pk])).content.decode()
     assert html.index("host-ann") < html.index("gone-bob")
-    assert 'In the room <span class="muted">(1)</span>' in html
-    assert 'Left <span class="muted">(1)</span>' in html
+    assert 'In the room <span id="present-total" class="muted">(1)</span>' in html
+    assert 'Left <span id="departed-total" class="muted">(1)</span>' in html
     assert ">video<" in html and "audio (muted)" in html and ">screen<" in html
     assert "client_initiated" in html
 
@@ -285,7 +285,8 @@ def test_the_room_page_lists_recordings_ingress_and_the_event_timeline(
     html = client_for(support).get(reverse("monitoring:room", args=[room.pk])).content.decode()
     assert "EG_rec1" in html and "EGRESS_COMPLETE" in html
     assert "IN_obs" in html and "RTMP_INPUT" in html
-    assert html.index("room_started") < html.index("participant_joined")
+    # Newest first: pushes add new events at the top.
+    assert html.index("participant_joined") < html.index("room_started")
     assert "room opened" in html
 
 

@@ -129,7 +129,7 @@ def test_with_nothing_set_the_console_runs_as_the_demo() -> None:
 def test_redis_url_selects_the_redis_channel_layer() -> None:
     result = load_settings(REDIS_URL="redis://127.0.0.1:6379/0")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[2] == "channels_redis.core.RedisChannelLayer"
+    assert result.stdout.split()[2] == "channels_redis.pubsub.RedisPubSubChannelLayer"
 
 
 def test_production_refuses_the_development_secret_key() -> None:
