@@ -43,6 +43,8 @@ def room_list(request: HttpRequest) -> HttpResponse:
         "nav": "rooms",
         "query": query,
         "page": page,
+        # Pushed rows are re-sorted and filtered in the page by the list's own rules.
+        "statuses": selectors.STATUS_FILTERS[query.status] or (),
         "status_choices": list(selectors.STATUS_FILTER_LABELS.items()),
         "sort_choices": list(selectors.SORT_LABELS.items()),
         "refresh_url": _list_url(query, page=page.number),

@@ -51,7 +51,9 @@
   document.addEventListener("htmx:wsError", function () { setState("reconnecting"); });
   window.addEventListener("offline", function () { setState("offline"); });
   document.addEventListener("DOMContentLoaded", function () {
-    if (!document.querySelector("[ws-connect]")) { setState("n/a"); }
+    // Pages without live updates say nothing about them; live pages show the state.
+    var el = document.getElementById("connection");
+    if (el && document.querySelector("[ws-connect]")) { el.hidden = false; }
   });
 })();
 
@@ -89,7 +91,7 @@
     ["day", 86400], ["hour", 3600], ["minute", 60]
   ];
   var NBSP = "\u00a0";
-  // The same words as Django's |timesince: the two largest adjacent units.
+  // The same words as the |live_for filter: the two largest adjacent units, or "just now".
   function timesince(seconds) {
     var parts = [];
     var rest = Math.max(0, Math.floor(seconds));
@@ -101,7 +103,7 @@
         rest -= count * UNITS[i][1];
       }
     }
-    return parts.length ? parts.join(", ") : "0" + NBSP + "minutes";
+    return parts.length ? parts.join(", ") : "just now";
   }
   // Note when each element arrived (page load, htmx swap or pushed fragment).
   function mark() {
@@ -128,4 +130,77 @@
   document.addEventListener("htmx:afterSettle", mark);
   document.addEventListener("htmx:wsAfterMessage", mark);
   setInterval(tick, 15000);
+})();
+
+// Pushed fragments keep the page's lists true. The room list re-sorts a pushed row by
+// the list's own sort and drops rooms that left its status filter (the same rules the
+// server applies, from the row's data- attributes; a refresh then fixes the count).
+// Lists pushed into keep no more rows than the page shows.
+(function () {
+  function num(row, key) { var v = row.dataset[key]; return v === "" || v === undefined ? null : Number(v); }
+  var SORTS = {
+    busiest: function (a, b) {
+      return (num(b, "participants") - num(a, "participants")) ||
+        (num(b, "publishers") - num(a, "publishers")) ||
+        (num(b, "created") - num(a, "created")) || (num(b, "pk") - num(a, "pk"));
+    },
+    newest: function (a, b) { return (num(b, "created") - num(a, "created")) || (num(b, "pk") - num(a, "pk")); },
+    name: function (a, b) {
+      var an = a.dataset.name || "", bn = b.dataset.name || "";
+      if (an !== bn) { return an < bn ? -1 : 1; }
+      return (num(b, "created") - num(a, "created")) || (num(b, "pk") - num(a, "pk"));
+    },
+    longest: function (a, b) {
+      var al = num(a, "liveFrom"), bl = num(b, "liveFrom");
+      if (al !== bl) {
+        if (al === null) { return 1; }
+        if (bl === null) { return -1; }
+        return al - bl;
+      }
+      return num(b, "pk") - num(a, "pk");
+    }
+  };
+  var refreshTimer = null;
+  function refreshListSoon() {
+    if (refreshTimer) { return; }
+    refreshTimer = setTimeout(function () {
+      refreshTimer = null;
+      var list = document.getElementById("room-list");
+      if (list && window.htmx) { window.htmx.trigger(list, "roomwatch:refresh"); }
+    }, 1000);
+  }
+  function placeRoomRow(row) {
+    var body = row.parentElement;
+    if (!body || body.id !== "room-rows") { return; }
+    var statuses = (body.dataset.statuses || "").split(",").filter(Boolean);
+    if (statuses.length && statuses.indexOf(row.dataset.status) < 0) {
+      row.remove();
+      refreshListSoon();
+      return;
+    }
+    var compare = SORTS[body.dataset.sort] || SORTS.busiest;
+    var rows = Array.prototype.filter.call(body.children, function (r) { return r !== row && r.classList.contains("room-row"); });
+    var before = null;
+    for (var i = 0; i < rows.length; i++) {
+      if (compare(row, rows[i]) < 0) { before = rows[i]; break; }
+    }
+    if (before !== row.nextElementSibling || (!before && body.lastElementChild !== row)) {
+      body.insertBefore(row, before);
+    }
+  }
+  // "Left" and the timeline get pushed entries at the top: drop the oldest at the bottom.
+  function trim(list) {
+    var limit = Number(list.dataset.limit || 0);
+    if (!limit) { return; }
+    var items = Array.prototype.filter.call(list.children, function (el) { return !el.classList.contains("empty-row"); });
+    for (var i = limit; i < items.length; i++) { items[i].remove(); }
+  }
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var el = event.target;
+    if (el && el.classList && el.classList.contains("room-row")) { placeRoomRow(el); }
+  });
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    var lists = document.querySelectorAll("#departed-rows, #timeline-list");
+    for (var i = 0; i < lists.length; i++) { trim(lists[i]); }
+  });
 })();
