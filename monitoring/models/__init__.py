@@ -8,6 +8,12 @@ from monitoring.models.moderation import (
     Ban,
     BanScope,
 )
+from monitoring.models.restrictions import (
+    ApplicationStatus,
+    Restriction,
+    RestrictionApplication,
+    RestrictionKind,
+)
 from monitoring.models.rooms import (
     Egress,
     Ingress,
@@ -22,6 +28,7 @@ from monitoring.models.rooms import (
 __all__ = [
     "ActionRequest",
     "ApiKey",
+    "ApplicationStatus",
     "AuditEntry",
     "AuditLogIsAppendOnly",
     "AuditOutcome",
@@ -32,6 +39,9 @@ __all__ = [
     "Ingress",
     "Participant",
     "ParticipantRole",
+    "Restriction",
+    "RestrictionApplication",
+    "RestrictionKind",
     "Room",
     "RoomEvent",
     "RoomStatus",

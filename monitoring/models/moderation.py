@@ -59,6 +59,9 @@ class Ban(models.Model):
     # Set while the ban may still apply, cleared when it is lifted or found expired:
     # a unique column, so two submissions of the same ban cannot both be stored.
     active_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # Proof that it holds: how often the identity came back and was removed again.
+    rejoin_count = models.PositiveIntegerField(default=0)
+    last_rejoin_at = models.DateTimeField(null=True, blank=True)
 
     objects = BanQuerySet.as_manager()
 
