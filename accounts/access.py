@@ -20,6 +20,9 @@ class Action(StrEnum):
     BAN_ROOM = "accounts.ban_room"
     BAN_GLOBAL = "accounts.ban_global"
     UNBAN = "accounts.unban"
+    RESTRICT = "accounts.restrict"
+    RESTRICT_GLOBAL = "accounts.restrict_global"
+    LIFT_RESTRICTION = "accounts.lift_restriction"
     MANAGE_STAFF = "accounts.manage_staff"
     MANAGE_API_KEYS = "accounts.manage_api_keys"
 

@@ -20,10 +20,13 @@ _MODERATOR = _SUPPORT | {
     Action.REVOKE_PUBLISHING,
     Action.WARN,
     Action.BAN_ROOM,
+    Action.RESTRICT,
 }
 _ADMIN = _MODERATOR | {
     Action.BAN_GLOBAL,
     Action.UNBAN,
+    Action.RESTRICT_GLOBAL,
+    Action.LIFT_RESTRICTION,
     Action.MANAGE_STAFF,
     Action.MANAGE_API_KEYS,
 }

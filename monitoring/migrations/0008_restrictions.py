@@ -4,10 +4,33 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+# The console's permissions for restrictions (accounts.access.Action), on the
+# accounts.Capability content type like the others; roles_sync grants them.
+PERMISSIONS = (
+    ("restrict", "Restrict an identity in one room"),
+    ("restrict_global", "Restrict an identity in every room"),
+    ("lift_restriction", "Lift a restriction early"),
+)
+
+
+def permissions_create(apps, schema_editor):  # type: ignore[no-untyped-def]
+    content_type_model = apps.get_model("contenttypes", "ContentType")
+    permission_model = apps.get_model("auth", "Permission")
+    content_type, _ = content_type_model.objects.get_or_create(
+        app_label="accounts", model="capability"
+    )
+    for codename, name in PERMISSIONS:
+        permission_model.objects.get_or_create(
+            content_type=content_type, codename=codename, defaults={"name": name}
+        )
+
 
 class Migration(migrations.Migration):
     dependencies = [
         ("monitoring", "0007_reconciler"),
+        ("accounts", "0001_initial"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -139,4 +162,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.RunPython(permissions_create, migrations.RunPython.noop),
     ]
