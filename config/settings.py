@@ -171,10 +171,13 @@ ROOMWATCH_SYNC_INTERVAL_SECONDS = env_int("ROOMWATCH_SYNC_INTERVAL_SECONDS", 15,
 # LiveKit's API does not say whether a room allows remote unmute (off by default,
 # config `room.enable_remote_unmute`): tell the console, so it offers Unmute only then.
 ROOMWATCH_REMOTE_UNMUTE = env_bool("ROOMWATCH_REMOTE_UNMUTE", False)
-# "embedded": the web process also runs the applier, the pusher and the reconciler in
-# background threads (one command serves everything: the demo). "external": they run as
-# their own processes (`manage.py livekit_apply`, `manage.py livekit_sync`).
-ROOMWATCH_WORKERS = env_choice("ROOMWATCH_WORKERS", "embedded", choices=("embedded", "external"))
+# "embedded": the web process also runs the applier and the reconciler in background
+# threads (one command serves everything: the demo). "applier": only the applier (the
+# reconciler runs as `manage.py livekit_sync`). "external": both run as their own
+# processes (`manage.py livekit_apply`, `manage.py livekit_sync`).
+ROOMWATCH_WORKERS = env_choice(
+    "ROOMWATCH_WORKERS", "embedded", choices=("embedded", "applier", "external")
+)
 # How often an idle applier looks for events other processes recorded.
 ROOMWATCH_APPLY_POLL_SECONDS = env_int("ROOMWATCH_APPLY_POLL_MS", 20, minimum=1) / 1000
 # Pushes per room are coalesced to at most one per this many milliseconds.

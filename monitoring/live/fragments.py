@@ -45,49 +45,93 @@ def room_fragments(
     event_ids: frozenset[int] = frozenset(),
     media: bool = False,
     chart: bool = False,
-) -> dict[str, dict[str, str]]:
-    """HTML per group and role for one room's change ({} when the room is gone)."""
+) -> dict[str, dict[str, list[str]]]:
+    """The messages per group and role for one room's change ({} when the room is gone).
+
+    Table rows travel in messages of their own: the browser parses a message by its
+    first tag, and a ``<tr>`` or ``<tbody>`` after other elements would be dropped.
+    """
     if identities is None:
         return _full(room_id)
     room = Room.objects.filter(pk=room_id).first()
     if room is None:
         return {}
-    present = room.participants.filter(left_at__isnull=True)
     detail = PushDetail(
         room=room,
-        present_total=present.count(),
+        present_total=room.participants.filter(left_at__isnull=True).count(),
         departed_total=room.participants.filter(left_at__isnull=False).count(),
     )
-    rows = _latest_sessions(room, identities)
+    rows = selectors.participant_rows(_latest_sessions(room, identities))
     events = list(RoomEvent.objects.filter(pk__in=event_ids, room=room).order_by("-occurred_at"))
     if media:
         detail.egresses = list(room.egresses.order_by(F("started_at").desc(nulls_first=True)))
         detail.ingresses = list(room.ingresses.order_by("name", "id"))
     if chart:
         detail.chart_svg = selectors.room_chart_svg(room=room)
-    out: dict[str, dict[str, str]] = {ROOMS_GROUP: {}, WALL_GROUP: {}, room_group(room.pk): {}}
+    out: dict[str, dict[str, list[str]]] = {
+        ROOMS_GROUP: {},
+        WALL_GROUP: {},
+        room_group(room.pk): {},
+    }
     for role in ROLE_NAMES:
         context = {**role_context(role), "room": room, "detail": detail, "oob": True}
-        out[ROOMS_GROUP][role] = render_to_string("monitoring/rooms.html#room-row", context)
-        out[WALL_GROUP][role] = render_to_string("monitoring/wall.html#wall-tile-live", context)
-        parts = [
+        out[ROOMS_GROUP][role] = [render_to_string("monitoring/rooms.html#room-row", context)]
+        out[WALL_GROUP][role] = [render_to_string("monitoring/wall.html#wall-tile-live", context)]
+        page = [
             render_to_string(f"{ROOM_PAGE}#room-summary", context),
             render_to_string(f"{ROOM_PAGE}#present-total", context),
             render_to_string(f"{ROOM_PAGE}#departed-total", context),
         ]
-        parts += _rows_html(rows, arrivals=arrivals, detail=detail, context=context)
         if events:
             items = "".join(
                 render_to_string(f"{ROOM_PAGE}#timeline-item", {**context, "event": event})
                 for event in events
             )
-            parts.append(f'<ol hx-swap-oob="afterbegin:#timeline-list">{items}</ol>')
+            page.append(f'<ol hx-swap-oob="afterbegin:#timeline-list">{items}</ol>')
         if media:
-            parts.append(render_to_string(f"{ROOM_PAGE}#room-media", context))
+            page.append(render_to_string(f"{ROOM_PAGE}#room-media", context))
         if chart:
-            parts.append(render_to_string(f"{ROOM_PAGE}#room-chart", context))
-        out[room_group(room.pk)][role] = "".join(parts)
+            page.append(render_to_string(f"{ROOM_PAGE}#room-chart", context))
+        messages = ["".join(page), *_rows_messages(rows, arrivals, detail, context)]
+        out[room_group(room.pk)][role] = messages
     return out
+
+
+def _rows_messages(
+    rows: list[selectors.ParticipantRow],
+    arrivals: frozenset[str],
+    detail: PushDetail,
+    context: dict[str, Any],
+) -> list[str]:
+    """Changed rows replace themselves by id; arrivals are appended to "in the room",
+    and departures head "left" (the page's script then drops the row's older copy)."""
+    updated, joined, left = [], [], []
+    for row in rows:
+        participant = row.participant
+        if participant.left_at is not None:
+            left.append(render_to_string(f"{ROOM_PAGE}#participant-row", {**context, "row": row}))
+        elif participant.identity in arrivals:
+            if detail.present_total <= detail.present_limit:  # the page shows the first N
+                joined.append(
+                    render_to_string(f"{ROOM_PAGE}#participant-row", {**context, "row": row})
+                )
+        else:
+            updated.append(
+                render_to_string(
+                    f"{ROOM_PAGE}#participant-row", {**context, "row": row, "row_oob": True}
+                )
+            )
+    messages = []
+    if updated:
+        messages.append("".join(updated))
+    inserted = ""
+    if joined:
+        inserted += f'<tbody hx-swap-oob="beforeend:#present-rows">{"".join(joined)}</tbody>'
+    if left:
+        inserted += f'<tbody hx-swap-oob="afterbegin:#departed-rows">{"".join(left)}</tbody>'
+    if inserted:
+        messages.append(inserted)
+    return messages
 
 
 def _latest_sessions(room: Room, identities: frozenset[str]) -> list[Participant]:
@@ -100,45 +144,19 @@ def _latest_sessions(room: Room, identities: frozenset[str]) -> list[Participant
     return list(latest.values())
 
 
-def _rows_html(
-    rows: list[Participant],
-    *,
-    arrivals: frozenset[str],
-    detail: PushDetail,
-    context: dict[str, Any],
-) -> list[str]:
-    parts: list[str] = []
-    for row in selectors.participant_rows(rows):
-        participant = row.participant
-        html = render_to_string(f"{ROOM_PAGE}#participant-row", {**context, "row": row})
-        element = f"participant-{participant.pk}"
-        if participant.left_at is not None:
-            # Leaves the present table (wherever it is shown) and heads the "left" one.
-            parts.append(f'<tr id="{element}" hx-swap-oob="delete"></tr>')
-            parts.append(f'<tbody hx-swap-oob="afterbegin:#departed-rows">{html}</tbody>')
-        elif participant.identity in arrivals:
-            if detail.present_total <= detail.present_limit:
-                # Newest arrival last, as the page orders them; never shown twice.
-                parts.append(f'<tr id="{element}" hx-swap-oob="delete"></tr>')
-                parts.append(f'<tbody hx-swap-oob="beforeend:#present-rows">{html}</tbody>')
-        else:
-            parts.append(
-                render_to_string(
-                    f"{ROOM_PAGE}#participant-row", {**context, "row": row, "row_oob": True}
-                )
-            )
-    return parts
-
-
-def _full(room_id: int) -> dict[str, dict[str, str]]:
+def _full(room_id: int) -> dict[str, dict[str, list[str]]]:
     detail = selectors.room_detail_get(room_id=room_id)
     if detail is None:
         return {}
     room = detail.room
-    out: dict[str, dict[str, str]] = {ROOMS_GROUP: {}, WALL_GROUP: {}, room_group(room.pk): {}}
+    out: dict[str, dict[str, list[str]]] = {
+        ROOMS_GROUP: {},
+        WALL_GROUP: {},
+        room_group(room.pk): {},
+    }
     for role in ROLE_NAMES:
         context = {**role_context(role), "room": room, "detail": detail, "oob": True}
-        out[ROOMS_GROUP][role] = render_to_string("monitoring/rooms.html#room-row", context)
-        out[WALL_GROUP][role] = render_to_string("monitoring/wall.html#wall-tile-live", context)
-        out[room_group(room.pk)][role] = render_to_string(f"{ROOM_PAGE}#room-live", context)
+        out[ROOMS_GROUP][role] = [render_to_string("monitoring/rooms.html#room-row", context)]
+        out[WALL_GROUP][role] = [render_to_string("monitoring/wall.html#wall-tile-live", context)]
+        out[room_group(room.pk)][role] = [render_to_string(f"{ROOM_PAGE}#room-live", context)]
     return out

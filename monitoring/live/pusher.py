@@ -136,10 +136,13 @@ class Pusher:
                 chart=chart,
             )
             for group, by_role in by_group.items():
-                for role, html in by_role.items():
-                    realtime.group_send(
-                        realtime.role_group(group, role), realtime.push_message(html), loop=loop
-                    )
+                for role, messages in by_role.items():
+                    for html in messages:
+                        realtime.group_send(
+                            realtime.role_group(group, role),
+                            realtime.push_message(html),
+                            loop=loop,
+                        )
         except Exception:
             # A failed push never undoes the write that caused it; pages resync on
             # reconnect and on the next change.

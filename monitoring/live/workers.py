@@ -1,10 +1,10 @@
 """Starting the live path's workers: in their own processes, or embedded in the web one.
 
 ``ROOMWATCH_WORKERS=embedded`` (the default, and the demo) makes the web process run
-the applier, the pusher and the reconciler in background threads, so one command
-serves everything. ``external`` leaves the applier and the reconciler to their own
-processes (``manage.py livekit_apply``, ``manage.py livekit_sync``); every process
-still pushes its own changes from its pusher thread.
+the applier and the reconciler in background threads, so one command serves
+everything; ``applier`` embeds only the applier; ``external`` leaves both to their own
+processes (``manage.py livekit_apply``, ``manage.py livekit_sync``). Every process
+pushes its own changes from its pusher thread.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ def web_process_start() -> None:
     if not _started.acquire(blocking=False):
         return
     pusher.start()
-    if settings.ROOMWATCH_WORKERS == "embedded":
+    if settings.ROOMWATCH_WORKERS in ("embedded", "applier"):
         _thread("applier", _applier_run)
+        logger.info("live path: the applier runs in this process")
+    if settings.ROOMWATCH_WORKERS == "embedded":
         _thread("reconciler", _reconciler_run)
-        logger.info("live path: applier and reconciler run in this process")
+        logger.info("live path: the reconciler runs in this process")
 
 
 class StartWorkers:

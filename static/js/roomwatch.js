@@ -195,9 +195,18 @@
     var items = Array.prototype.filter.call(list.children, function (el) { return !el.classList.contains("empty-row"); });
     for (var i = limit; i < items.length; i++) { items[i].remove(); }
   }
+  // A participant row pushed into "in the room" or "left" replaces its older copy.
+  function dropOlderCopies(row) {
+    var copies = document.querySelectorAll('[id="' + row.id + '"]');
+    for (var i = 0; i < copies.length; i++) {
+      if (copies[i] !== row) { copies[i].remove(); }
+    }
+  }
   document.addEventListener("htmx:oobAfterSwap", function (event) {
     var el = event.target;
-    if (el && el.classList && el.classList.contains("room-row")) { placeRoomRow(el); }
+    if (!el || !el.classList) { return; }
+    if (el.classList.contains("room-row")) { placeRoomRow(el); }
+    if (el.classList.contains("participant-row")) { dropOlderCopies(el); }
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
     var lists = document.querySelectorAll("#departed-rows, #timeline-list");

@@ -136,10 +136,20 @@ class ConsoleServer:
 
 @pytest.fixture
 def console_server(
-    transactional_db: Any, livekit_sim: Any, tmp_path: Path, settings: Any
+    transactional_db: Any,
+    livekit_sim: Any,
+    tmp_path: Path,
+    settings: Any,
+    request: pytest.FixtureRequest,
 ) -> Iterator[ConsoleServer]:
-    """Start the console under Daphne against this test's database; yield its handle."""
+    """Start the console under Daphne against this test's database; yield its handle.
+
+    It applies webhooks itself; its reconciler runs only for tests marked
+    ``@pytest.mark.console_workers("embedded")`` (others stage the mirror by hand).
+    """
+    marker = request.node.get_closest_marker("console_workers")
     env = {
+        "ROOMWATCH_WORKERS": marker.args[0] if marker else "applier",
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": _database_url(),

@@ -99,11 +99,15 @@ def test_a_room_ending_changes_its_status_live(
     livekit_sim.leave("closing-time", "host-1")
     livekit_sim.advance(3600)
     livekit_sim.flush()
+    # The list shows open rooms: the ended one leaves it, and its count, live.
+    page.wait_for_function(f"() => document.querySelector('#room-row-{room.pk}') === null")
     page.wait_for_function(
-        f"() => document.querySelector('#room-row-{room.pk} [data-testid=status]')"
-        ".textContent.trim() === 'ended'"
+        "() => document.querySelector('#room-count').textContent.trim() === '0 rooms'"
     )
     assert still_same_document(page)
+
+    page.goto(page.url.split("?")[0] + "?status=all")
+    assert page.locator(f"#room-row-{room.pk} [data-testid=status]").inner_text() == "ended"
 
 
 def test_a_hostile_participant_renders_as_text_on_load_and_when_pushed(
