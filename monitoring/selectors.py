@@ -16,6 +16,7 @@ from django.db.models import F, Q, QuerySet
 
 from monitoring.charts import participant_count_series, participant_count_svg
 from monitoring.models import Egress, Ingress, Participant, Room, RoomEvent, RoomStatus
+from monitoring.wording import TRACK_SOURCES, TRACK_TYPES
 
 OPEN_STATUSES: tuple[str, ...] = (
     RoomStatus.IDLE,
@@ -56,13 +57,9 @@ WALL_SIZE = 12
 # Participants LiveKit leaves out of a room's counts.
 UNCOUNTED_KINDS = ("EGRESS", "AGENT")
 
-_SOURCE_LABELS = {
-    "CAMERA": "video",
-    "MICROPHONE": "audio",
-    "SCREEN_SHARE": "screen",
-    "SCREEN_SHARE_AUDIO": "screen audio",
-}
-_TYPE_LABELS = {"AUDIO": "audio", "VIDEO": "video", "DATA": "data"}
+# Tracks as people call them (monitoring.wording), never by sid.
+_SOURCE_LABELS = TRACK_SOURCES
+_TYPE_LABELS = TRACK_TYPES
 
 
 class InvalidQuery(ValueError):
@@ -168,14 +165,14 @@ class RoomDetail:
 
 
 def track_badges(*, tracks: Iterable[Any]) -> list[TrackBadge]:
-    """Short labels for a participant's tracks: audio / video / screen, and whether muted."""
+    """Labels for a participant's tracks ("Camera", "Microphone", ...), and whether muted."""
     badges = []
     for track in tracks or ():
         if not isinstance(track, dict):
             continue
         source = str(track.get("source") or "").upper()
         kind = str(track.get("type") or "").upper()
-        label = _SOURCE_LABELS.get(source) or _TYPE_LABELS.get(kind) or "track"
+        label = _SOURCE_LABELS.get(source) or _TYPE_LABELS.get(kind) or "Track"
         badges.append(TrackBadge(label=label, muted=bool(track.get("muted"))))
     return badges
 

@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from monitoring import webhooks
-from monitoring.views import api_keys, audit, bans, health, moderation, rooms
+from monitoring.views import api_keys, audit, bans, health, moderation, rooms, summary
 
 app_name = "monitoring"
 
@@ -21,6 +21,7 @@ urlpatterns = [
     path("audit/", audit.audit_list, name="audit"),
     path("audit/export.csv", audit.audit_export, name="audit-export"),
     path("wall/", rooms.wall, name="wall"),
+    path("summary/", summary.summary_figures, name="summary"),
     path("wall/<int:room_id>/pin", rooms.wall_pin, name="wall_pin"),
     path("bans/", bans.ban_list, name="bans"),
     path("bans/new", bans.ban_create, name="ban-create"),

@@ -233,7 +233,9 @@ def test_the_room_page_shows_who_is_in_the_room_then_who_left(
     assert html.index("host-ann") < html.index("gone-bob")
     assert 'In the room <span id="present-total" class="muted">(1)</span>' in html
     assert 'Left <span id="departed-total" class="muted">(1)</span>' in html
-    assert ">video<" in html and "audio (muted)" in html and ">screen<" in html
+    assert ">Camera<" in html and ">Screen share<" in html
+    assert 'Microphone <span class="state">muted</span>' in html  # a word beside the icon
+    assert "TR_1" not in html  # tracks are named as people see them, never by sid
     assert "client_initiated" in html
 
 
@@ -283,11 +285,15 @@ def test_the_room_page_lists_recordings_ingress_and_the_event_timeline(
         participant_identity="host-ann",
     )
     html = client_for(support).get(reverse("monitoring:room", args=[room.pk])).content.decode()
-    assert "EG_rec1" in html and "EGRESS_COMPLETE" in html
+    # Recordings in words: kind, start, duration, status; never LiveKit's status codes.
+    assert "<strong>Recording</strong>" in html and ">finished</span>" in html
+    assert "EGRESS_COMPLETE" not in html
     assert "IN_obs" in html and "RTMP_INPUT" in html
     # Newest first: pushes add new events at the top.
     assert html.index("participant_joined") < html.index("room_started")
-    assert "room opened" in html
+    # One clear sentence per event, the identity said once.
+    assert "The room started." in html
+    assert "host-ann joined." in html and html.count("host-ann") == 1
 
 
 def test_the_room_page_draws_the_participant_count_as_svg(client_for: Any, support: Any) -> None:

@@ -158,7 +158,9 @@ def room_refresh(*, room: Room, now: datetime, save: bool = True) -> list[str]:
     num_publishers = counts["publishers"]
     egresses = list(room.egresses.values_list("status", flat=True))
     active_recording = any(s in EGRESS_ACTIVE for s in egresses)
-    recorded = "EGRESS_COMPLETE" in egresses
+    # "recorded" once a recording finished and none is still running or finishing:
+    # a room that just ended while its recording is still being written is "ended".
+    recorded = "EGRESS_COMPLETE" in egresses and not active_recording
     dirty = False
     if num_publishers and room.publisher_dropped_at is not None:
         room.publisher_dropped_at = None
@@ -322,15 +324,22 @@ def room_broadcast_on_commit(
 
 
 def bans_enforce_on_commit(*, room: Room, identity: str) -> None:
-    """The one place a participant's arrival reaches ban enforcement (after commit:
-    enforcing calls LiveKit, which must never happen inside a transaction)."""
+    """The one place a participant's arrival reaches ban enforcement, then the
+    reapplying of its restrictions (after commit: enforcing calls LiveKit, which must
+    never happen inside a transaction)."""
     room_name, room_sid = room.name, room.sid
 
     def enforce() -> None:
-        from monitoring.moderation import bans
+        from monitoring.moderation import bans, restrictions
 
         try:
-            bans.ban_enforce_on_join(room_name=room_name, identity=identity, room_sid=room_sid)
+            removal = bans.ban_enforce_on_join(
+                room_name=room_name, identity=identity, room_sid=room_sid
+            )
+            if removal is None:  # a banned identity is gone; nothing left to restrict
+                restrictions.restrictions_enforce_on_join(
+                    room_name=room_name, identity=identity, room_sid=room_sid
+                )
         except Exception:
             # The mirror write has committed; the next reconciler pass retries.
             logger.exception("ban enforcement for %s in %s failed", identity, room_name)

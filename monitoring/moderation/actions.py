@@ -36,6 +36,7 @@ from accounts.roles import role_of
 from monitoring import livekit, realtime
 from monitoring.models import AuditEntry, AuditOutcome, Participant, Room, RoomStatus
 from monitoring.moderation.audit import audit_record, livekit_error_text
+from monitoring.moderation.reasons import REASON_PRESETS  # noqa: F401  (re-exported)
 from monitoring.moderation.requests import (
     action_request_claim,
     action_request_finish,
@@ -46,16 +47,6 @@ from monitoring.moderation.requests import (
 WARNING_TOPIC = "roomwatch.moderation"
 REASON_MAX = 500
 WARNING_MAX = 500
-
-REASON_PRESETS: tuple[str, ...] = (
-    "Harassment or hate speech",
-    "Sexual or violent content",
-    "Spam or scam",
-    "Copyright violation",
-    "Dangerous or illegal activity",
-    "Terms of service violation",
-    "Requested by the host",
-)
 
 
 class MuteScope:
@@ -257,6 +248,10 @@ def _mark_left(*, room: Room, identity: str, reason: str) -> None:
     )
 
 
+def _recordings(count: int) -> str:
+    return f"{count} recording" if count == 1 else f"{count} recordings"
+
+
 def _mark_ended(*, room: Room) -> None:
     now = timezone.now()
     Participant.objects.filter(room=room, left_at__isnull=True).update(
@@ -317,9 +312,9 @@ def room_end(*, actor: Any, room: Room, reason: str, token: str | None = None) -
                 stopped.append(recording.egress_id)
         message = "Stream ended: everyone was disconnected."
         if stopped:
-            message += f" {len(stopped)} recording(s) stopped."
+            message += f" {_recordings(len(stopped))} stopped."
         if not_stopped:
-            message += f" {len(not_stopped)} recording(s) could not be stopped: " + "; ".join(
+            message += f" {_recordings(len(not_stopped))} could not be stopped: " + "; ".join(
                 not_stopped.values()
             )
         return _Outcome(
@@ -443,7 +438,13 @@ def participant_mute(
             else:
                 changed[track.sid] = updated.muted
         tracks = [{**t.as_json(), "muted": changed.get(t.sid, t.muted)} for t in participant.tracks]
-        detail = {"scope": scope, "muted": muted, "tracks": sorted(changed)}
+        detail = {
+            "scope": scope,
+            "muted": muted,
+            "tracks": sorted(changed),
+            # What people call them ("CAMERA", "MICROPHONE"), for the audit log.
+            "sources": sorted({t.source for t in chosen if t.sid in changed and t.source}),
+        }
 
         def mirror() -> None:
             _set_tracks(room=room, identity=identity, tracks=tracks)
@@ -467,7 +468,10 @@ def participant_mute(
             message = "That track is no longer published."
         code = first_error.code if first_error is not None else "not_found"
         if changed:
-            message = f"{len(changed)} track(s) {verb}, {len(failures)} not: {message}"
+            message = (
+                f"{len(changed)} {'track' if len(changed) == 1 else 'tracks'} {verb}, "
+                f"{len(failures)} not: {message}"
+            )
         return _Outcome(
             ok=False,
             message=message,

@@ -24,3 +24,34 @@ def has_tracks(tracks: Any, state: str) -> bool:
         isinstance(track, dict) and bool(track.get("muted")) == want_muted
         for track in (tracks or ())
     )
+
+
+@register.simple_tag
+def publishing_revoked(room: Any, participant: Any) -> bool:
+    """Whether a moderator revoked this participant's publishing in this room session
+    (and nobody restored it): only then does the row offer "Allow publishing".
+
+    A viewer whose token never allowed publishing was not revoked, so it is not offered
+    to them. One query per room per render, kept on the room object."""
+    if participant is None or getattr(participant, "can_publish", True):
+        return False
+    revoked = getattr(room, "_publishing_revoked", None)
+    if revoked is None:
+        from monitoring.models import AuditEntry, AuditOutcome
+        from monitoring.moderation.actions import ActionName
+
+        latest: dict[str, str] = {}
+        rows = (
+            AuditEntry.objects.filter(
+                room_sid=room.sid,
+                action__in=(ActionName.REVOKE_PUBLISHING, ActionName.RESTORE_PUBLISHING),
+                outcome=AuditOutcome.DONE,
+            )
+            .order_by("created_at", "pk")
+            .values_list("identity", "action")
+        )
+        for identity, action in rows:
+            latest[identity] = action
+        revoked = {i for i, a in latest.items() if a == ActionName.REVOKE_PUBLISHING}
+        room._publishing_revoked = revoked
+    return participant.identity in revoked

@@ -18,18 +18,11 @@ from accounts.access import Action, can
 from accounts.decorators import staff_required
 from monitoring.models import Ban, BanScope, Participant, Room
 from monitoring.moderation import bans, selectors
+from monitoring.moderation.reasons import NO_REASON, NOT_A_PRESET, REASON_PRESETS, reason_combine
 from monitoring.moderation.selectors import BanState
 from monitoring.views.moderation import room_back_url
 
 PAGE_SIZE = 50
-REASON_PRESETS = (
-    "Harassment",
-    "Hate speech",
-    "Spam or scams",
-    "Sexual content",
-    "Violence or threats",
-    "Ban evasion",
-)
 SCOPE_CHOICES = [("", "Any scope"), (BanScope.ROOM, "Room"), (BanScope.GLOBAL, "Global")]
 STATE_CHOICES = [
     (BanState.ACTIVE, "Active"),
@@ -68,7 +61,12 @@ class BanCreateForm(_BanForm):
     identity = forms.CharField(max_length=bans.IDENTITY_MAX)
     scope = forms.ChoiceField(choices=[(BanScope.ROOM, "This room"), (BanScope.GLOBAL, "Global")])
     room_name = forms.CharField(required=False, max_length=bans.ROOM_MAX, label="Room")
-    reason = forms.CharField(max_length=bans.REASON_MAX)
+    reason_preset = forms.ChoiceField(
+        required=False,
+        choices=[("", "")] + [(p, p) for p in REASON_PRESETS],
+        error_messages={"invalid_choice": NOT_A_PRESET},
+    )
+    reason = forms.CharField(required=False, max_length=bans.REASON_MAX)
     expiry = forms.ChoiceField(choices=EXPIRY_CHOICES, initial="24h")
     expires_on = forms.DateTimeField(
         required=False,
@@ -80,7 +78,16 @@ class BanCreateForm(_BanForm):
         data = super().clean()
         if data.get("scope") == BanScope.ROOM and not (data.get("room_name") or "").strip():
             self.add_error("room_name", "Name the room for a room ban.")
+        _reason_clean(self, data)
         return data
+
+
+def _reason_clean(form: forms.Form, data: dict[str, Any]) -> None:
+    """A preset alone, a preset with detail, or free text alone: ``full_reason``."""
+    preset, text = data.get("reason_preset") or "", data.get("reason") or ""
+    if not preset and not text.strip() and "reason_preset" not in form.errors:
+        form.add_error("reason", NO_REASON)
+    data["full_reason"] = reason_combine(preset=preset, text=text)
 
 
 class BanLiftForm(forms.Form):
@@ -174,7 +181,7 @@ def ban_create(request: HttpRequest) -> HttpResponse:
             identity=data["identity"],
             scope=data["scope"],
             room_name=data["room_name"],
-            reason=data["reason"],
+            reason=data["full_reason"],
             expires_at=form.expires_at(),
         )
     except ValidationError as exc:
@@ -251,7 +258,7 @@ class RoomBanForm(_BanForm):
     reason_preset = forms.ChoiceField(
         required=False,
         choices=[("", "")] + [(p, p) for p in REASON_PRESETS],
-        error_messages={"invalid_choice": "Pick a reason from the list, or write your own."},
+        error_messages={"invalid_choice": NOT_A_PRESET},
     )
     reason = forms.CharField(required=False, max_length=bans.REASON_MAX)
     expiry = forms.ChoiceField(choices=EXPIRY_CHOICES)
@@ -259,10 +266,7 @@ class RoomBanForm(_BanForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        preset, text = data.get("reason_preset") or "", (data.get("reason") or "").strip()
-        if not preset and not text and "reason_preset" not in self.errors:
-            self.add_error("reason", "Pick a reason or write one.")
-        data["full_reason"] = f"{preset}: {text}" if preset and text else preset or text
+        _reason_clean(self, data)
         return data
 
 

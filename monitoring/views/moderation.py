@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import Action, require
 from accounts.decorators import staff_required
 from monitoring.models import Participant, Room
-from monitoring.moderation import actions
+from monitoring.moderation import actions, reasons
 from monitoring.moderation.actions import ActionInvalid, ActionResult, MuteScope
 
 
@@ -34,7 +34,7 @@ class ActionSpec:
     permission: Action
     run: Callable[[Any, Room, Any, str, str], ActionResult]
     per_participant: bool = True
-    # Shown by the form and by ``hx-confirm`` before anything irreversible.
+    # Shown in the dialog (the one confirmation) before anything irreversible.
     confirm: str = ""
     asks_message: bool = False
     asks_scope: bool = False
@@ -167,12 +167,9 @@ def room_back_url(request: HttpRequest, room: Room) -> str:
 
 def _reason(data: Any) -> str:
     preset = str(data.get("reason_preset", "")).strip()
-    text = str(data.get("reason", "")).strip()
-    if preset and preset not in actions.REASON_PRESETS:
-        raise ActionInvalid("Pick a reason from the list, or write your own.")
-    if preset and text:
-        return f"{preset}: {text}"
-    return preset or text
+    if preset and preset not in reasons.REASON_PRESETS:
+        raise ActionInvalid(reasons.NOT_A_PRESET)
+    return reasons.reason_combine(preset=preset, text=str(data.get("reason", "")))
 
 
 def _form_context(
@@ -202,7 +199,7 @@ def _form_context(
         "tracks": tracks,
         "track": str(data.get("track", ""))[:64],
         "scope": str(data.get("scope", "") or MuteScope.TRACK),
-        "presets": actions.REASON_PRESETS,
+        "presets": reasons.REASON_PRESETS,
         "reason_preset": str(data.get("reason_preset", "")),
         "reason_text": str(data.get("reason", "")),
         "message_text": str(data.get("message", "")),
