@@ -1,12 +1,12 @@
 """``manage.py demo``: the whole console on one machine, with a simulated LiveKit.
 
 Migrates the database, creates (or refreshes) the ``admin`` account and prints its
-password, then runs three children, each in its own process group:
+password, then runs two children, each in its own process group:
 
 - the LiveKit simulator with live activity, sending webhooks to the console;
-- the reconciler loop (``livekit_sync``) when that command exists;
 - the console itself, served by Daphne (``runserver`` with Daphne installed, which
-  also serves the static files).
+  also serves the static files), applying webhooks and reconciling in background
+  threads (``ROOMWATCH_WORKERS=embedded``).
 
 Ctrl-C (or SIGTERM) stops every child: SIGTERM to each group, SIGKILL to whatever is
 left after a grace period. If a child dies on its own the demo stops the others and
@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management import call_command, get_commands
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -147,9 +147,6 @@ class Command(BaseCommand):
                 rooms=0 if options["no_activity"] else rooms,
             )
             failed = self._wait_until_ready(port=port, sim_port=sim_port)
-            if failed is None and self._stop_signal is None and "livekit_sync" in get_commands():
-                # Started once LiveKit answers, so its first pass already succeeds.
-                self._spawn("the reconciler", "livekit_sync", env=self._env)
             if failed is None and self._stop_signal is None:
                 self._banner(port=port, sim_port=sim_port, password=password)
                 failed = self._watch()
@@ -194,6 +191,9 @@ class Command(BaseCommand):
     def _start_children(self, *, port: int, sim_port: int, rooms: int) -> None:
         env = self._env
         env["LIVEKIT_URL"] = f"http://{HOST}:{sim_port}"
+        # One process serves it all: Daphne also runs the applier and the reconciler
+        # (so without Redis every change still reaches the open pages).
+        env["ROOMWATCH_WORKERS"] = "embedded"
         simulator = [
             "livekit_sim",
             "--host",
