@@ -18,6 +18,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.access import Action, require
@@ -278,6 +279,10 @@ def ban_enforce_on_join(*, room_name: str, identity: str, room_sid: str = "") ->
         return None
     removal = _remove_one(room_name=room_name, room_sid=room_sid, identity=identity)
     with transaction.atomic():
+        if removal.outcome == AuditOutcome.DONE:
+            Ban.objects.filter(pk=ban.pk).update(
+                rejoin_count=F("rejoin_count") + 1, last_rejoin_at=timezone.now()
+            )
         _audit_removal(ban=ban, removal=removal, who={"actor": None}, trigger="join")
     return removal
 

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
 from monitoring import realtime
+from monitoring.moderation.restrictions import restrictions_expire_due
 from monitoring.reconciler import reconcile_once
 
 logger = logging.getLogger("monitoring.livekit_sync")
@@ -66,6 +67,7 @@ class Command(BaseCommand):
             try:
                 close_old_connections()
                 result = reconcile_once()
+                restrictions_expire_due()
                 if result.error:
                     logger.warning("livekit_sync: pass failed: %s", result.error)
                 elif result.ran:

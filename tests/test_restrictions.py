@@ -1,0 +1,387 @@
+"""Restrictions that hold: applied at once, reapplied on every rejoin, lifted with the
+earlier permissions given back exactly, and counted each time they had to be enforced."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+
+from monitoring.models import AuditEntry, Ban, Restriction
+from monitoring.moderation.bans import ban_create, ban_enforce_on_join
+from monitoring.moderation.restrictions import (
+    RestrictionNotActive,
+    permission_restricted,
+    restriction_apply,
+    restriction_lift,
+    restrictions_enforce_on_join,
+    restrictions_expire_due,
+)
+from monitoring.reconciler import reconcile_once
+
+pytestmark = pytest.mark.django_db
+
+
+def participant(sim: Any, room: str, identity: str) -> dict[str, Any]:
+    found = sim.room(room)
+    assert found is not None, f"room {room} is not open"
+    return next(p for p in found["participants"] if p["identity"] == identity)
+
+
+def sources(sim: Any, room: str, identity: str) -> list[str]:
+    return sorted(t["source"] for t in participant(sim, room, identity)["tracks"])
+
+
+def silence(actor: Any, identity: str = "loud", room: str = "lobby", **options: Any) -> Any:
+    fields = {"kind": "silence", "scope": "room", "room_name": room, "reason": "shouting"}
+    fields.update(options)
+    return restriction_apply(actor=actor, identity=identity, duration="10m", **fields)
+
+
+# --- what a restriction takes away
+
+
+def test_silence_takes_only_the_microphone_away() -> None:
+    base = {"can_publish": True, "can_publish_data": True, "can_subscribe": True, "hidden": False}
+    restricted = permission_restricted(base={**base, "can_publish_sources": []}, kinds=["silence"])
+    assert restricted["can_publish_sources"] == ["CAMERA", "SCREEN_SHARE", "SCREEN_SHARE_AUDIO"]
+    assert restricted["can_publish"] and restricted["can_publish_data"]
+
+
+def test_silencing_a_microphone_only_token_stops_publishing_rather_than_allowing_all() -> None:
+    base = {"can_publish": True, "can_publish_sources": ["MICROPHONE"]}
+    restricted = permission_restricted(base=base, kinds=["silence"])
+    assert restricted["can_publish"] is False
+
+
+def test_no_chat_keeps_publishing_and_no_publishing_keeps_chat() -> None:
+    no_chat = permission_restricted(base={}, kinds=["no_data"])
+    no_publish = permission_restricted(base={}, kinds=["no_publish"])
+    assert (no_chat["can_publish"], no_chat["can_publish_data"]) == (True, False)
+    assert (no_publish["can_publish"], no_publish["can_publish_data"]) == (False, True)
+
+
+# --- applied at once
+
+
+def test_a_silenced_participant_loses_its_microphone_and_cannot_publish_one_again(
+    moderator: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "loud", publish=["camera", "microphone"])
+
+    result = silence(moderator)
+
+    assert result.ok, result.message
+    assert sources(livekit_sim, "lobby", "loud") == ["CAMERA"]
+    permission = participant(livekit_sim, "lobby", "loud")["permission"]
+    assert permission["can_publish_sources"] == ["CAMERA", "SCREEN_SHARE", "SCREEN_SHARE_AUDIO"]
+    assert permission["can_publish"] and permission["can_publish_data"]
+    with pytest.raises(Exception, match=r"403|may not publish"):
+        livekit_sim.publish("lobby", "loud", "microphone")
+    applied = AuditEntry.objects.get(action="restriction.apply")
+    assert (applied.outcome, applied.actor_name, applied.identity) == (
+        "done",
+        "mia-moderator",
+        "loud",
+    )
+    assert AuditEntry.objects.filter(action="restriction.create").count() == 1
+
+
+def test_restricting_keeps_every_other_permission_the_participant_had(
+    moderator: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "chatty", can_publish=False)
+
+    restriction_apply(
+        actor=moderator,
+        identity="chatty",
+        kind="no_data",
+        scope="room",
+        room_name="lobby",
+        reason="spam links",
+        duration="1h",
+    )
+
+    permission = participant(livekit_sim, "lobby", "chatty")["permission"]
+    assert permission["can_publish_data"] is False
+    assert permission["can_publish"] is False and permission["can_subscribe"] is True
+
+
+def test_a_restriction_on_someone_not_in_the_room_says_so_and_applies_when_they_join(
+    moderator: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "host")
+
+    result = silence(moderator)
+
+    assert not result.ok and "not in lobby" in result.message
+    app = Restriction.objects.get().applications.get()
+    assert app.status == "pending" and "no longer in the room" in app.error
+    assert AuditEntry.objects.get(action="restriction.apply").outcome == "failed"
+    livekit_sim.join("lobby", "loud", publish=["microphone", "camera"])
+    restrictions_enforce_on_join(room_name="lobby", identity="loud")
+    assert sources(livekit_sim, "lobby", "loud") == ["CAMERA"]
+    assert Restriction.objects.get().applications.get().status == "applied"
+
+
+def test_a_restriction_that_livekit_could_not_receive_is_recorded_as_failed(
+    moderator: Any, settings: Any
+) -> None:
+    settings.LIVEKIT_URL = "http://127.0.0.1:9"
+    settings.LIVEKIT_TIMEOUT_SECONDS = 2
+
+    result = silence(moderator)
+
+    assert not result.ok and "retried when they next join" in result.message
+    entry = AuditEntry.objects.get(action="restriction.apply")
+    assert entry.outcome == "failed" and "unavailable" in entry.error
+
+
+def test_a_global_restriction_applies_in_every_room(admin: Any, livekit_sim: Any) -> None:
+    for room in ("lobby", "stage"):
+        livekit_sim.join(room, "loud", publish=["microphone"])
+    livekit_sim.join("quiet", "someone-else", publish=["microphone"])
+
+    result = restriction_apply(
+        actor=admin,
+        identity="loud",
+        kind="no_publish",
+        scope="global",
+        reason="raiding",
+        duration="24h",
+    )
+
+    assert sorted(a.room_name for a in result.applications) == ["lobby", "stage"]
+    for room in ("lobby", "stage"):
+        assert sources(livekit_sim, room, "loud") == []
+        assert participant(livekit_sim, room, "loud")["permission"]["can_publish"] is False
+    assert sources(livekit_sim, "quiet", "someone-else") == ["MICROPHONE"]
+    livekit_sim.join("elsewhere", "loud")
+    assert restrictions_enforce_on_join(room_name="elsewhere", identity="loud") is not None
+    assert participant(livekit_sim, "elsewhere", "loud")["permission"]["can_publish"] is False
+
+
+def test_moderators_restrict_in_one_room_but_only_admins_everywhere(
+    support: Any, moderator: Any, livekit_sim: Any
+) -> None:
+    with pytest.raises(PermissionDenied):
+        restriction_apply(
+            actor=moderator,
+            identity="loud",
+            kind="silence",
+            scope="global",
+            reason="x",
+            duration="1m",
+        )
+    with pytest.raises(PermissionDenied):
+        silence(support)
+    assert not Restriction.objects.exists()
+
+
+def test_a_restriction_needs_a_reason_a_known_kind_and_a_known_duration(moderator: Any) -> None:
+    with pytest.raises(ValidationError, match="Reason"):
+        silence(moderator, reason="  ")
+    with pytest.raises(ValidationError, match="what to restrict"):
+        silence(moderator, kind="everything")
+    with pytest.raises(ValidationError, match="how long"):
+        restriction_apply(
+            actor=moderator,
+            identity="loud",
+            kind="silence",
+            scope="room",
+            room_name="lobby",
+            reason="r",
+            duration="forever",
+        )
+    assert not Restriction.objects.exists()
+
+
+# --- reapplied on every rejoin
+
+
+def test_a_restriction_is_reapplied_when_the_participant_rejoins(
+    moderator: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "loud", publish=["microphone"])
+    silence(moderator)
+    livekit_sim.join("lobby", "loud", publish=["microphone"])  # a fresh token's grants
+    assert sources(livekit_sim, "lobby", "loud") == ["MICROPHONE"]
+
+    outcome = restrictions_enforce_on_join(room_name="lobby", identity="loud")
+
+    assert outcome is not None and outcome.outcome == "done"
+    assert sources(livekit_sim, "lobby", "loud") == []
+    entry = AuditEntry.objects.get(action="restriction.reapply")
+    assert entry.actor_name == "system" and entry.detail["trigger"] == "join"
+    restriction = Restriction.objects.get()
+    assert restriction.rejoin_count == 1 and restriction.last_rejoin_at is not None
+
+
+def test_each_rejoin_counts_once_even_when_reported_twice(moderator: Any, livekit_sim: Any) -> None:
+    livekit_sim.join("lobby", "loud", publish=["microphone"])
+    silence(moderator)
+    for _ in range(2):
+        livekit_sim.join("lobby", "loud", publish=["microphone"])
+        restrictions_enforce_on_join(room_name="lobby", identity="loud")
+        # The same session reported again (webhook and reconciler): not a new rejoin.
+        restrictions_enforce_on_join(room_name="lobby", identity="loud")
+
+    assert Restriction.objects.get().rejoin_count == 2
+
+
+def test_the_reconciler_reapplies_a_restriction_to_a_rejoin_the_webhooks_missed(
+    moderator: Any, livekit_sim: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    livekit_sim.join("lobby", "loud", publish=["microphone", "camera"])
+    reconcile_once()
+    silence(moderator)
+    livekit_sim.join("lobby", "loud", publish=["microphone", "camera"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_once()
+
+    assert sources(livekit_sim, "lobby", "loud") == ["CAMERA"]
+    assert Restriction.objects.get().rejoin_count == 1
+    assert AuditEntry.objects.filter(action="restriction.reapply", outcome="done").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rejoin_reported_by_a_real_webhook_is_restricted_again(
+    moderator: Any, livekit_sim: Any, live_server: Any
+) -> None:
+    from monitoring.live import applier
+
+    livekit_sim.webhooks(url=f"{live_server.url}{reverse('monitoring:livekit-webhook')}")
+    livekit_sim.join("lobby", "loud", publish=["microphone"])
+    livekit_sim.flush()
+    applier.apply_pending()
+    silence(moderator)
+
+    livekit_sim.join("lobby", "loud", publish=["microphone"])
+    livekit_sim.flush()
+    applier.apply_pending()
+
+    assert sources(livekit_sim, "lobby", "loud") == []
+    assert Restriction.objects.get().rejoin_count == 1
+
+
+# --- lifted
+
+
+def test_it_lifts_at_expiry_and_the_earlier_permissions_come_back_exactly(
+    moderator: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "loud", publish=["microphone"])
+    before = participant(livekit_sim, "lobby", "loud")["permission"]
+    result = silence(moderator)
+    assert participant(livekit_sim, "lobby", "loud")["permission"] != before
+
+    assert restrictions_expire_due() == 0  # not due yet
+    later = result.restriction.expires_at + timedelta(seconds=1)
+    assert restrictions_expire_due(now=later) == 1
+
+    assert participant(livekit_sim, "lobby", "loud")["permission"] == before
+    livekit_sim.publish("lobby", "loud", "microphone")
+    restriction = Restriction.objects.get()
+    assert restriction.ended_at is not None and not restriction.is_active(now=later)
+    assert AuditEntry.objects.get(action="restriction.restore").detail["trigger"] == "expiry"
+    assert AuditEntry.objects.filter(action="restriction.expire").count() == 1
+    assert restrictions_expire_due(now=later) == 0
+
+
+def test_lifting_one_restriction_keeps_the_other_in_force(
+    admin: Any, moderator: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "loud", publish=["microphone"])
+    before = participant(livekit_sim, "lobby", "loud")["permission"]
+    silenced = silence(moderator).restriction
+    restriction_apply(
+        actor=moderator,
+        identity="loud",
+        kind="no_data",
+        scope="room",
+        room_name="lobby",
+        reason="spam",
+        duration="1h",
+    )
+
+    restriction_lift(actor=admin, restriction=silenced, reason="appeal accepted")
+
+    permission = participant(livekit_sim, "lobby", "loud")["permission"]
+    assert permission["can_publish_data"] is False
+    assert permission["can_publish_sources"] == before["can_publish_sources"] == []
+
+
+def test_lifting_early_needs_an_admin_and_a_reason(
+    admin: Any, moderator: Any, livekit_sim: Any
+) -> None:
+    livekit_sim.join("lobby", "loud", publish=["microphone"])
+    before = participant(livekit_sim, "lobby", "loud")["permission"]
+    restriction = silence(moderator).restriction
+
+    with pytest.raises(PermissionDenied):
+        restriction_lift(actor=moderator, restriction=restriction, reason="mistake")
+    with pytest.raises(ValidationError, match="Reason"):
+        restriction_lift(actor=admin, restriction=restriction, reason="")
+    assert Restriction.objects.get().lifted_at is None
+
+    restriction_lift(actor=admin, restriction=restriction, reason="mistake")
+
+    assert participant(livekit_sim, "lobby", "loud")["permission"] == before
+    lifted = Restriction.objects.get()
+    assert (lifted.lifted_by_name, lifted.lift_reason) == ("ada-admin", "mistake")
+    assert lifted.ended_at is not None
+    with pytest.raises(RestrictionNotActive):
+        restriction_lift(actor=admin, restriction=lifted, reason="again")
+
+
+def test_a_lift_livekit_could_not_carry_out_is_retried(
+    admin: Any, moderator: Any, livekit_sim: Any, settings: Any
+) -> None:
+    livekit_sim.join("lobby", "loud", publish=["microphone"])
+    before = participant(livekit_sim, "lobby", "loud")["permission"]
+    restriction = silence(moderator).restriction
+    url = settings.LIVEKIT_URL
+    settings.LIVEKIT_URL = "http://127.0.0.1:9"
+    settings.LIVEKIT_TIMEOUT_SECONDS = 2
+
+    restriction_lift(actor=admin, restriction=restriction, reason="appeal")
+
+    assert Restriction.objects.get().ended_at is None
+    assert AuditEntry.objects.get(action="restriction.restore").outcome == "failed"
+    settings.LIVEKIT_URL = url
+    assert restrictions_expire_due() == 1
+    assert participant(livekit_sim, "lobby", "loud")["permission"] == before
+    assert Restriction.objects.get().ended_at is not None
+
+
+# --- proof that bans hold
+
+
+def test_each_ban_enforcement_on_rejoin_is_counted(moderator: Any, livekit_sim: Any) -> None:
+    ban_create(actor=moderator, identity="troll", scope="room", room_name="lobby", reason="spam")
+    for _ in range(3):
+        livekit_sim.join("lobby", "troll")
+        ban_enforce_on_join(room_name="lobby", identity="troll")
+
+    ban = Ban.objects.get()
+    assert ban.rejoin_count == 3 and ban.last_rejoin_at is not None
+
+
+def test_a_banned_identity_is_removed_rather_than_restricted(
+    moderator: Any, livekit_sim: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    silence(moderator, identity="troll")
+    ban_create(actor=moderator, identity="troll", scope="room", room_name="lobby", reason="spam")
+    livekit_sim.join("lobby", "troll")
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_once()
+
+    assert livekit_sim.room("lobby") is None or not any(
+        p["identity"] == "troll" for p in livekit_sim.room("lobby")["participants"]
+    )
+    assert not AuditEntry.objects.filter(action="restriction.reapply").exists()
+    assert Ban.objects.get().rejoin_count == 1
