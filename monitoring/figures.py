@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 
 from monitoring.models import Room, RoomStatus
@@ -56,15 +58,20 @@ def _open_cases() -> int | None:
     if model is None:
         return None
     try:
-        manager = model.objects
-        if hasattr(manager, "open"):
-            return int(manager.open().count())
-        status_field = next(
-            (f for f in model._meta.get_fields() if f.name in ("status", "state")), None
-        )
-        if status_field is None:
-            return None
-        return int(manager.filter(**{status_field.name: "open"}).count())
+        # A savepoint: a queue table not migrated yet must not break the page's transaction.
+        with transaction.atomic():
+            return _count_open(model)
     except Exception:  # the queue is another feature: never take the page down with it
         logger.exception("could not count open cases")
         return None
+
+
+def _count_open(model: Any) -> int | None:
+    manager = model.objects
+    if hasattr(manager, "open"):
+        return int(manager.open().count())
+    names = {f.name for f in model._meta.get_fields()}
+    field = "state" if "state" in names else "status" if "status" in names else None
+    if field is None:
+        return None
+    return int(manager.filter(**{field: "open"}).count())

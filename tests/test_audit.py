@@ -221,3 +221,38 @@ def test_the_pages_export_link_exports_exactly_the_rows_the_filters_show(
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert len(rows) - 1 == shown == 1
     assert (rows[1][3], rows[1][6]) == ("participant.warn", "host-1")
+
+
+def test_the_page_names_actions_in_words_links_rooms_and_says_what_was_done_to_what(
+    client_for: Any, support: Any, moderator: Any
+) -> None:
+    from monitoring.models import Room
+
+    room = Room.objects.create(sid="RM_stage", name="stage", created_at=timezone.now())
+    record(
+        moderator,
+        action="participant.mute",
+        room_name="stage",
+        room_sid="RM_stage",
+        identity="guest-2",
+        detail={"scope": "track", "sources": ["CAMERA"]},
+    )
+    record(moderator, action="ban.enforce", identity="troll", detail={"scope": "global"})
+
+    page = client_for(support).get(reverse("monitoring:audit")).content.decode()
+
+    assert "<strong>Muted</strong> Camera of guest-2" in page
+    assert "<strong>Enforced ban</strong> troll, everywhere" in page
+    assert f'<a href="{reverse("monitoring:room", args=[room.pk])}">stage</a>' in page
+    assert 'class="pill outcome-done"' in page  # the green badge
+    assert ">participant.mute<" not in page and ">ban.enforce<" not in page
+
+
+def test_an_empty_log_says_so_and_a_filter_that_matches_nothing_says_how_to_widen_it(
+    client_for: Any, support: Any
+) -> None:
+    empty = client_for(support).get(reverse("monitoring:audit")).content.decode()
+    filtered = client_for(support).get(reverse("monitoring:audit"), {"identity": "nobody"})
+
+    assert "Nothing has been recorded yet." in empty
+    assert "No audit entries match these filters." in filtered.content.decode()

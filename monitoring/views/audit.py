@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.access import Action
 from accounts.decorators import staff_required
-from monitoring.models import AuditEntry, AuditOutcome
+from monitoring.models import AuditEntry, AuditOutcome, Room
 from monitoring.moderation import selectors
 
 PAGE_SIZE = 50
@@ -38,6 +38,109 @@ CSV_COLUMNS = (
 )
 # A spreadsheet runs a cell starting with one of these as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+# What each audit action is called on the page (the CSV keeps the codes).
+ACTION_LABELS: dict[str, str] = {
+    "room.end": "Ended stream",
+    "room.warn": "Warned room",
+    "participant.kick": "Kicked",
+    "participant.mute": "Muted",
+    "participant.unmute": "Unmuted",
+    "participant.revoke_publishing": "Revoked publishing",
+    "participant.restore_publishing": "Allowed publishing",
+    "participant.warn": "Warned",
+    "ban.create": "Banned",
+    "ban.lift": "Lifted ban",
+    "ban.enforce": "Enforced ban",
+    "api_key.create": "Created API key",
+    "api_key.revoke": "Revoked API key",
+    "restriction.create": "Restricted",
+    "restriction.apply": "Applied restriction",
+    "restriction.reapply": "Reapplied restriction",
+    "restriction.lift": "Lifted restriction",
+    "restriction.expire": "Restriction expired",
+    "restriction.restore": "Restored after restriction",
+    "report.file": "Report filed",
+    "case.claim": "Claimed case",
+    "case.claim_lapsed": "Case claim lapsed",
+    "case.release": "Released case",
+    "case.resolve": "Resolved case",
+    "case.dismiss": "Dismissed case",
+    "alert.fire": "Alert fired",
+    "alerts.settings": "Changed alert settings",
+}
+_SCOPES = {"audio": "all audio", "video": "all video", "track": "one track"}
+
+
+def action_label(action: str) -> str:
+    """A human label for an audit action code ("participant.kick" -> "Kicked")."""
+    if action in ACTION_LABELS:
+        return ACTION_LABELS[action]
+    words = action.replace(".", " ").replace("_", " ").strip()
+    return words[:1].upper() + words[1:] if words else "—"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def action_target(entry: AuditEntry) -> str:
+    """What was done to what, in words: "Camera of user_7", "user_7, everywhere"."""
+    from monitoring.wording import source_name
+
+    detail = entry.detail if isinstance(entry.detail, dict) else {}
+    who = entry.identity
+    action = entry.action
+    if action in ("participant.mute", "participant.unmute"):
+        sources = [source_name(s) for s in detail.get("sources") or []]
+        what = ", ".join(sources) if sources else _SCOPES.get(str(detail.get("scope")), "tracks")
+        return f"{what} of {who}" if who else what
+    if action in ("participant.warn", "room.warn"):
+        message = str(detail.get("message") or "")
+        target = who or "everyone in the room"
+        return f"{target}: “{message[:120]}”" if message else target
+    if action == "room.end":
+        stopped = len(detail.get("egress_stopped") or [])
+        return "the stream" + (f"; {_plural(stopped, 'recording')} stopped" if stopped else "")
+    if action.startswith("ban."):
+        where = "everywhere" if detail.get("scope") == "global" else "in this room"
+        text = f"{who}, {where}" if who else where
+        if action == "ban.create":
+            expires = detail.get("expires_at")
+            text += f", until {str(expires)[:16].replace('T', ' ')}" if expires else ", permanently"
+        if action == "ban.enforce":
+            text += " (removed again on rejoining)"
+        return text
+    if action.startswith("api_key."):
+        name, prefix = detail.get("name") or "", detail.get("prefix") or ""
+        return f"{name} ({prefix}…)" if prefix else str(name)
+    return who
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    entry: AuditEntry
+    label: str
+    target: str
+    room_id: int | None
+
+
+def audit_rows(entries: Any) -> list[AuditRow]:
+    """The page's rows: labels, what was done to what, and a link to each room session
+    (one query for every room on the page)."""
+    entries = list(entries)
+    sids = {e.room_sid for e in entries if e.room_sid}
+    room_ids = dict(Room.objects.filter(sid__in=sids).values_list("sid", "pk")) if sids else {}
+    return [
+        AuditRow(
+            entry=e,
+            label=action_label(e.action),
+            target=action_target(e),
+            room_id=room_ids.get(e.room_sid),
+        )
+        for e in entries
+    ]
 
 
 class InvalidFilter(ValueError):
@@ -154,7 +257,12 @@ def _bad_filter(request: HttpRequest, exc: InvalidFilter) -> HttpResponse:
 
 
 def _choices() -> dict[str, Any]:
-    return {**selectors.audit_filter_choices(), "outcome_choices": AuditOutcome.choices}
+    choices = selectors.audit_filter_choices()
+    return {
+        **choices,
+        "action_options": [(code, action_label(code)) for code in choices["action_choices"]],
+        "outcome_choices": AuditOutcome.choices,
+    }
 
 
 @require_GET
@@ -175,6 +283,8 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         "nav": "audit",
         "query": query,
         "page": page,
+        "rows": audit_rows(page.object_list),
+        "filtered": bool(params),
         "since_value": query.since.strftime("%Y-%m-%dT%H:%M") if query.since else "",
         "until_value": query.until.strftime("%Y-%m-%dT%H:%M") if query.until else "",
         "previous_url": page_url(page.number - 1) if page.has_previous() else "",
