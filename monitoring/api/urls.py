@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from monitoring.api import views
+from monitoring.api import access, views
 
 app_name = "api"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("bans", views.ban_collection, name="bans"),
     path("bans/<int:ban_id>", views.ban_detail, name="ban"),
     path("bans/<int:ban_id>/revoke", views.ban_revoke, name="ban-revoke"),
+    path("access/check", access.access_check, name="access-check"),
     # Anything else under /api/v1/ answers in JSON too, not with the HTML 404 page.
     re_path(r"^.*$", views.not_found, name="not-found"),
 ]

@@ -90,6 +90,8 @@ def ban_json(ban: Ban, *, now: datetime | None = None) -> dict[str, Any]:
         "lifted_at": iso(ban.lifted_at),
         "lifted_by": ban.lifted_by_name or None,
         "lift_reason": ban.lift_reason or None,
+        "rejoin_count": ban.rejoin_count,
+        "last_rejoin_at": iso(ban.last_rejoin_at),
     }
 
 
