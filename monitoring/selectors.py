@@ -144,6 +144,8 @@ class ParticipantRow:
     participant: Participant
     tracks: list[TrackBadge]
     attributes: list[tuple[str, str]]
+    # Active restrictions (moderation.selectors.RestrictionShown) of present participants.
+    restrictions: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -189,7 +191,25 @@ def participant_rows(participants: Iterable[Participant]) -> list[ParticipantRow
                 attributes=sorted((str(k), str(v)) for k, v in attributes.items()),
             )
         )
+    _rows_restrictions_attach(rows)
     return rows
+
+
+def _rows_restrictions_attach(rows: list[ParticipantRow]) -> None:
+    """Attach each present participant's active restrictions (one read per room)."""
+    from monitoring.moderation.selectors import restrictions_for_identities
+
+    by_room: dict[int, list[ParticipantRow]] = {}
+    for row in rows:
+        if row.participant.left_at is None:
+            by_room.setdefault(row.participant.room_id, []).append(row)
+    names = dict(Room.objects.filter(pk__in=by_room).values_list("pk", "name"))
+    for room_id, room_rows in by_room.items():
+        shown = restrictions_for_identities(
+            room_name=names.get(room_id, ""), identities=[r.participant.identity for r in room_rows]
+        )
+        for row in room_rows:
+            row.restrictions = shown.get(row.participant.identity, [])
 
 
 def room_detail_get(*, room_id: int) -> RoomDetail | None:
@@ -197,7 +217,8 @@ def room_detail_get(*, room_id: int) -> RoomDetail | None:
     room = room_get(room_id=room_id)
     if room is None:
         return None
-    participants = room.participants.all()
+    # The console's own observers are shown as "watched by", not as participants.
+    participants = room.participants.filter(is_observer=False)
     present_qs = participants.filter(left_at__isnull=True).order_by(
         F("joined_at").asc(nulls_last=True), "id"
     )

@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from monitoring import webhooks
 from monitoring.views import api_keys, audit, bans, health, moderation, rooms, summary
+from monitoring.views import restrictions as restriction_views
 
 app_name = "monitoring"
 
@@ -18,6 +19,21 @@ urlpatterns = [
     path("rooms/<int:room_id>/actions/<slug:action>", moderation.action_perform, name="action"),
     path("rooms/<int:room_id>/ban/form", bans.room_ban_form, name="room-ban-form"),
     path("rooms/<int:room_id>/ban", bans.room_ban_create, name="room-ban"),
+    path(
+        "rooms/<int:room_id>/restrict/form",
+        restriction_views.restriction_form,
+        name="restriction-form",
+    ),
+    path(
+        "rooms/<int:room_id>/restrict",
+        restriction_views.restriction_create,
+        name="restriction-create",
+    ),
+    path(
+        "restrictions/<int:restriction_id>/lift",
+        restriction_views.restriction_lift,
+        name="restriction-lift",
+    ),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/export.csv", audit.audit_export, name="audit-export"),
     path("wall/", rooms.wall, name="wall"),

@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 
-from monitoring.models import AuditEntry, Ban, Restriction
+from monitoring.models import AuditEntry, Ban, Restriction, Room
 from monitoring.moderation.bans import ban_create, ban_enforce_on_join
 from monitoring.moderation.restrictions import (
     RestrictionNotActive,
@@ -385,3 +385,152 @@ def test_a_banned_identity_is_removed_rather_than_restricted(
     )
     assert not AuditEntry.objects.filter(action="restriction.reapply").exists()
     assert Ban.objects.get().rejoin_count == 1
+
+
+# --- from the room page
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def lobby(livekit_sim: Any) -> Room:
+    livekit_sim.join("lobby", "host", publish=["camera", "microphone"])
+    livekit_sim.join("lobby", "loud", publish=["camera", "microphone"])
+    reconcile_once()
+    return Room.objects.get(name="lobby")
+
+
+def restrict_form(**fields: Any) -> dict[str, Any]:
+    return {
+        "identity": "loud",
+        "kind": "no_publish",
+        "scope": "room",
+        "duration": "10m",
+        "reason_preset": "Harassment or bullying",
+        **fields,
+    }
+
+
+def test_a_moderator_restricts_from_the_dialog_and_sees_the_outcome_in_place(
+    moderator: Any, livekit_sim: Any, lobby: Room, client_for: Any
+) -> None:
+    client = client_for(moderator)
+    form = client.get(
+        reverse("monitoring:restriction-form", args=[lobby.pk]), {"identity": "loud"}, **HTMX
+    )
+    assert form.status_code == 200 and b'value="loud"' in form.content
+    assert b'value="global"' not in form.content  # moderators restrict in one room only
+
+    answer = client.post(
+        reverse("monitoring:restriction-create", args=[lobby.pk]), restrict_form(), **HTMX
+    )
+
+    assert answer.status_code == 200
+    assert b"no publishing in lobby until" in answer.content
+    assert sources(livekit_sim, "lobby", "loud") == []
+    made = Restriction.objects.get()
+    assert made.reason == "Harassment or bullying" and made.expires_at is not None
+
+
+def test_the_dialog_refuses_bad_input_with_400_and_changes_nothing(
+    moderator: Any, livekit_sim: Any, lobby: Room, client_for: Any
+) -> None:
+    client = client_for(moderator)
+    url = reverse("monitoring:restriction-create", args=[lobby.pk])
+    for bad in ({"reason_preset": ""}, {"kind": "all"}, {"duration": "1y"}, {"identity": ""}):
+        assert client.post(url, restrict_form(**bad), **HTMX).status_code == 400, bad
+    assert client.post(url, restrict_form(scope="global"), **HTMX).status_code == 403
+    assert not Restriction.objects.exists()
+    assert sources(livekit_sim, "lobby", "loud") == ["CAMERA", "MICROPHONE"]
+
+
+def test_support_staff_cannot_restrict_or_lift(
+    support: Any, moderator: Any, lobby: Room, client_for: Any
+) -> None:
+    made = restriction_apply(
+        actor=moderator,
+        identity="loud",
+        kind="no_data",
+        scope="room",
+        room_name="lobby",
+        reason="spam",
+        duration="1h",
+    ).restriction
+    client = client_for(support)
+    assert client.get(reverse("monitoring:restriction-form", args=[lobby.pk])).status_code == 403
+    assert (
+        client.post(
+            reverse("monitoring:restriction-create", args=[lobby.pk]), restrict_form()
+        ).status_code
+        == 403
+    )
+    lift = reverse("monitoring:restriction-lift", args=[made.pk])
+    assert client.post(lift, {"reason": "x"}).status_code == 403
+    assert client_for(moderator).post(lift, {"reason": "x"}).status_code == 403
+    assert Restriction.objects.get().lifted_at is None
+
+
+def test_an_admin_lifts_from_the_room_page_with_a_reason(
+    admin: Any, moderator: Any, livekit_sim: Any, lobby: Room, client_for: Any
+) -> None:
+    before = participant(livekit_sim, "lobby", "loud")["permission"]
+    made = restriction_apply(
+        actor=moderator,
+        identity="loud",
+        kind="no_publish",
+        scope="room",
+        room_name="lobby",
+        reason="spam",
+        duration="1h",
+    ).restriction
+    client = client_for(admin)
+    lift = reverse("monitoring:restriction-lift", args=[made.pk])
+
+    assert client.post(lift, {"reason": ""}, **HTMX).status_code == 400
+    answer = client.post(lift, {"reason": "appeal accepted"}, **HTMX)
+
+    assert answer.status_code == 200 and b"lifted" in answer.content
+    assert participant(livekit_sim, "lobby", "loud")["permission"] == before
+    assert client.post(lift, {"reason": "again"}, **HTMX).status_code == 409
+
+
+def test_the_mute_dialog_offers_mute_once_or_keep_muted(
+    moderator: Any, livekit_sim: Any, lobby: Room, client_for: Any
+) -> None:
+    client = client_for(moderator)
+    form = client.get(
+        reverse("monitoring:action-form", args=[lobby.pk, "mute"]), {"identity": "loud"}, **HTMX
+    )
+    assert b"Mute once" in form.content and b"Keep muted for" in form.content
+
+    kept = client.post(
+        reverse("monitoring:action", args=[lobby.pk, "mute"]),
+        {
+            "identity": "loud",
+            "target": "audio",
+            "mode": "hold",
+            "duration": "10m",
+            "reason_preset": "Harassment or bullying",
+        },
+        **HTMX,
+    )
+
+    assert kept.status_code == 200
+    made = Restriction.objects.get()
+    assert (made.kind, made.room_name, made.identity) == ("silence", "lobby", "loud")
+    permission = participant(livekit_sim, "lobby", "loud")["permission"]
+    assert "MICROPHONE" not in permission["can_publish_sources"]
+    assert permission["can_publish_sources"]
+
+
+def test_mute_once_stays_a_plain_mute(
+    moderator: Any, livekit_sim: Any, lobby: Room, client_for: Any
+) -> None:
+    client_for(moderator).post(
+        reverse("monitoring:action", args=[lobby.pk, "mute"]),
+        {"identity": "loud", "target": "audio", "mode": "once", "reason_preset": "Spam or scam"},
+        **HTMX,
+    )
+    assert not Restriction.objects.exists()
+    tracks = participant(livekit_sim, "lobby", "loud")["tracks"]
+    assert [t["muted"] for t in tracks if t["source"] == "MICROPHONE"] == [True]

@@ -61,8 +61,14 @@ class ApplyResult:
     detail: str = ""
 
 
-def event_apply(*, event: livekit.WebhookEvent, payload: dict[str, Any]) -> ApplyResult:
-    """Apply one verified webhook to the mirror, at most once per event id."""
+def event_apply(
+    *, event: livekit.WebhookEvent, payload: dict[str, Any], refresh: bool = True
+) -> ApplyResult:
+    """Apply one verified webhook to the mirror, at most once per event id.
+
+    With ``refresh=False`` the room's derived values (counts, roles, status) are left
+    for the caller to recompute once with ``room_refresh`` after a batch of events.
+    """
     if event.event not in EVENT_KINDS:
         return ApplyResult("ignored", detail=f"unknown event kind {event.event!r}")
     if event.id and RoomEvent.objects.filter(event_id=event.id).exists():
@@ -83,7 +89,10 @@ def event_apply(*, event: livekit.WebhookEvent, payload: dict[str, Any]) -> Appl
                 summary=summary[:500],
                 payload=payload,
             )
-            room_refresh(room=room, now=timezone.now())
+            if refresh:
+                room_refresh(room=room, now=timezone.now())
+            else:
+                room.save()
             # room_finished ends every session at once: the whole page changes.
             changed = None if event.event == "room_finished" else [identity] if identity else []
             room_broadcast_on_commit(

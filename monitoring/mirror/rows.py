@@ -130,7 +130,7 @@ def room_refresh(*, room: Room, now: datetime, save: bool = True) -> list[str]:
     candidates = list(
         present.filter(role__in=[ParticipantRole.HOST, ParticipantRole.CO_HOST])
         .order_by("joined_at", "pk")
-        .only("pk", "identity", "kind", "attributes", "metadata", "can_publish", "role")
+        .only("pk", "room", "identity", "kind", "attributes", "metadata", "can_publish", "role")
     )
     declared = {
         p.pk: participant_role_declared(attributes=p.attributes, metadata=p.metadata)

@@ -1,4 +1,4 @@
-"""Reads of the moderation records: the audit log and the bans.
+"""Reads of the moderation records: the audit log, the bans and the restrictions.
 
 Keyword-only and typed, like the services beside them; the views and the JSON API
 parse and authorize, call these, and render what they return.
@@ -6,12 +6,22 @@ parse and authorize, call these, and render what they return.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from monitoring.models import AuditEntry, Ban, BanScope, Room
+from monitoring.models import (
+    ApplicationStatus,
+    AuditEntry,
+    Ban,
+    BanScope,
+    Restriction,
+    RestrictionApplication,
+    Room,
+)
 
 # How many ban audit rows an identity's history shows, and room names the ban form offers.
 BAN_HISTORY_EVENTS_MAX = 200
@@ -145,3 +155,82 @@ def ban_state(*, ban: Ban, now: datetime | None = None) -> str:
 def ban_room_names_list() -> QuerySet[Room, str]:
     """Room names the ban form suggests, in order."""
     return Room.objects.order_by("name").values_list("name", flat=True).distinct()[:ROOM_NAMES_MAX]
+
+
+# --- Restrictions -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RestrictionShown:
+    """An active restriction as a participant row or the room page shows it: whether it
+    holds in this room now, or could not be applied (and why)."""
+
+    restriction: Restriction
+    applied: bool
+    error: str = ""
+
+
+def restrictions_for_identities(
+    *, room_name: str, identities: Iterable[str], now: datetime | None = None
+) -> dict[str, list[RestrictionShown]]:
+    """The active restrictions of each identity in ``room_name`` (one query each kind)."""
+    identities = set(identities)
+    if not identities:
+        return {}
+    found = list(
+        Restriction.objects.active(now=now)
+        .filter(identity__in=identities)
+        .filter(Q(scope="global") | Q(scope="room", room_name=room_name))
+        .order_by("created_at", "pk")
+    )
+    apps = {
+        app.restriction_id: app
+        for app in RestrictionApplication.objects.filter(restriction__in=found, room_name=room_name)
+    }
+    shown: dict[str, list[RestrictionShown]] = {}
+    for restriction in found:
+        app = apps.get(restriction.pk)
+        shown.setdefault(restriction.identity, []).append(
+            RestrictionShown(
+                restriction=restriction,
+                applied=app is not None and app.status == ApplicationStatus.APPLIED,
+                error=app.error if app is not None else "",
+            )
+        )
+    return shown
+
+
+@dataclass(frozen=True)
+class RoomHolds:
+    """Who is kept restricted or out of a room: its room-scoped restrictions and bans,
+    and the global ones of the identities present."""
+
+    restrictions: list[RestrictionShown]
+    bans: list[Ban]
+
+
+def room_holds(*, room: Room, now: datetime | None = None) -> RoomHolds:
+    present = set(room.participants.filter(left_at__isnull=True).values_list("identity", flat=True))
+    scoped = Restriction.objects.active(now=now).filter(scope="room", room_name=room.name)
+    identities = present | set(scoped.values_list("identity", flat=True))
+    by_identity = restrictions_for_identities(room_name=room.name, identities=identities, now=now)
+    restrictions = [shown for rows in by_identity.values() for shown in rows]
+    restrictions.sort(key=lambda s: (s.restriction.identity, s.restriction.created_at))
+    bans = list(
+        Ban.objects.active(now=now)
+        .filter(
+            Q(scope=BanScope.ROOM, room_name=room.name)
+            | Q(scope=BanScope.GLOBAL, identity__in=present)
+        )
+        .order_by("identity", "-created_at")
+    )
+    return RoomHolds(restrictions=restrictions, bans=bans)
+
+
+def restrictions_filter(
+    *, identity: str = "", active_only: bool = True, now: datetime | None = None
+) -> QuerySet[Restriction]:
+    qs = Restriction.objects.active(now=now) if active_only else Restriction.objects.all()
+    if identity:
+        qs = qs.filter(identity__icontains=identity)
+    return qs.order_by("-created_at", "-pk")

@@ -58,6 +58,11 @@ def _run_kick(actor: Any, room: Room, data: Any, reason: str, token: str) -> Act
 
 def _mute_runner(muted: bool) -> Callable[[Any, Room, Any, str, str], ActionResult]:
     def run(actor: Any, room: Room, data: Any, reason: str, token: str) -> ActionResult:
+        if muted and data.get("mode") == "hold":
+            # "Keep muted for ...": a timed restriction they cannot undo, not a mute.
+            from monitoring.views.restrictions import mute_hold
+
+            return mute_hold(actor=actor, room=room, data=data, reason=reason)
         # One radio group "target": "track:<sid>", "audio" or "video".
         target = str(data.get("target", ""))
         scope, track = data.get("scope", MuteScope.TRACK), data.get("track", "")
