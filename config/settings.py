@@ -182,6 +182,21 @@ ROOMWATCH_WORKERS = env_choice(
 ROOMWATCH_APPLY_POLL_SECONDS = env_int("ROOMWATCH_APPLY_POLL_MS", 20, minimum=1) / 1000
 # Pushes per room are coalesced to at most one per this many milliseconds.
 ROOMWATCH_PUSH_INTERVAL_SECONDS = env_int("ROOMWATCH_PUSH_INTERVAL_MS", 250, minimum=0) / 1000
+# Optional: a URL that receives a signed JSON POST when an alert opens or updates a case
+# (HMAC-SHA256 of "<timestamp>.<body>" with the secret, header X-Roomwatch-Signature).
+ROOMWATCH_ALERT_WEBHOOK_URL = env_str("ROOMWATCH_ALERT_WEBHOOK_URL", "")
+if ROOMWATCH_ALERT_WEBHOOK_URL and not ROOMWATCH_ALERT_WEBHOOK_URL.startswith(
+    ("http://", "https://")
+):
+    raise ImproperlyConfigured("ROOMWATCH_ALERT_WEBHOOK_URL must be an http(s) URL.")
+ROOMWATCH_ALERT_WEBHOOK_SECRET = env_str("ROOMWATCH_ALERT_WEBHOOK_SECRET", "")
+if ROOMWATCH_ALERT_WEBHOOK_URL and len(ROOMWATCH_ALERT_WEBHOOK_SECRET) < 16:
+    raise ImproperlyConfigured(
+        "ROOMWATCH_ALERT_WEBHOOK_SECRET (16+ characters) is required with the URL."
+    )
+ROOMWATCH_ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int(
+    "ROOMWATCH_ALERT_WEBHOOK_TIMEOUT_SECONDS", 3, minimum=1
+)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60, minimum=60)

@@ -82,6 +82,13 @@ class WallConsumer(StaffConsumer):
         return [realtime.WALL_GROUP]
 
 
+class QueueConsumer(StaffConsumer):
+    """The queue page and the case pages: the list and each case's status, per role."""
+
+    def group_names(self) -> list[str]:
+        return [realtime.QUEUE_GROUP]
+
+
 class RoomConsumer(StaffConsumer):
     def group_names(self) -> list[str]:
         return [realtime.room_group(self.scope["url_route"]["kwargs"]["room_id"])]

@@ -88,6 +88,9 @@ def sync_status() -> SyncStatus:
 
 def _sync_state_record(*, error: str = "") -> None:
     """Record how the pass went; tell every open page when LiveKit's reachability flips."""
+    from monitoring.queue import alerts
+
+    alerts.health_observe(error=error)  # before recording: the last pass bounds its count
     was_stale = sync_status().is_stale
     now = timezone.now()
     if error:

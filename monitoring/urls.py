@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from monitoring import webhooks
-from monitoring.views import api_keys, audit, bans, health, moderation, rooms, summary
+from monitoring.views import api_keys, audit, bans, health, moderation, queue, rooms, summary
 from monitoring.views import restrictions as restriction_views
 
 app_name = "monitoring"
@@ -45,5 +45,15 @@ urlpatterns = [
     path("bans/history", bans.ban_history, name="ban-history"),
     path("api-keys/", api_keys.api_key_list, name="api-keys"),
     path("api-keys/<int:key_id>/revoke", api_keys.api_key_revoke_view, name="api-key-revoke"),
+    path("queue/", queue.queue_page, name="queue"),
+    path("queue/figures.csv", queue.figures_export, name="queue-figures"),
+    path("queue/alerts/", queue.alert_settings, name="queue-alerts"),
+    path("queue/cases/<int:case_id>/", queue.case_page, name="queue-case"),
+    path("queue/cases/<int:case_id>/claim", queue.case_claim, name="queue-claim"),
+    path("queue/cases/<int:case_id>/release", queue.case_release, name="queue-release"),
+    path("queue/cases/<int:case_id>/act", queue.case_act, name="queue-act"),
+    path("queue/cases/<int:case_id>/dismiss", queue.case_dismiss, name="queue-dismiss"),
+    path("rooms/<int:room_id>/report/form", queue.report_form, name="room-report-form"),
+    path("rooms/<int:room_id>/report", queue.report_create, name="room-report"),
     path("api/v1/", include("monitoring.api.urls")),
 ]

@@ -66,7 +66,7 @@ class AppliedEvent:
 # Dotted paths of callables ``hook(events: list[AppliedEvent]) -> None`` the applier
 # calls after each committed batch (in the applier's thread, never in a request).
 # A hook that raises is logged and does not undo or stop the applier.
-AFTER_APPLY_HOOKS: tuple[str, ...] = ()
+AFTER_APPLY_HOOKS: tuple[str, ...] = ("monitoring.queue.alerts.after_apply",)
 
 
 @dataclass

@@ -1,3 +1,4 @@
+from monitoring.models.cases import AlertSettings, Case, CaseState, Report, ReportSource
 from monitoring.models.inbox import InboxEvent
 from monitoring.models.moderation import (
     ActionRequest,
@@ -26,6 +27,11 @@ from monitoring.models.rooms import (
 )
 
 __all__ = [
+    "AlertSettings",
+    "Case",
+    "CaseState",
+    "Report",
+    "ReportSource",
     "ActionRequest",
     "ApiKey",
     "ApplicationStatus",
