@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from monitoring import livekit, mirror
 from monitoring.live import inbox
-from monitoring.models import InboxEvent
+from monitoring.models import InboxEvent, Room
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +105,16 @@ def _apply_batch(limit: int) -> BatchResult:
             if key not in keys:
                 result.deferred += len(events)
                 continue
+            touched: set[int] = set()
             for row in events:
                 done.append(row)
                 outcome, info = _apply_one(row)
                 row.outcome = outcome[:300]
                 if info is not None:
                     applied.append(info)
+                    touched.add(info.room_id)
+            # Counts, roles and status once per room and batch, not once per event.
+            _rooms_refresh(touched)
         now = timezone.now()
         for row in done:
             row.applied_at = now
@@ -155,8 +159,8 @@ def _apply_one(row: InboxEvent) -> tuple[str, AppliedEvent | None]:
     except ValueError as exc:
         return f"failed: {exc}", None
     try:
-        with transaction.atomic():
-            result = mirror.event_apply(event=event, payload=_payload(row.body))
+        # event_apply's own savepoint undoes a failed event; the batch goes on.
+        result = mirror.event_apply(event=event, payload=_payload(row.body), refresh=False)
     except (OperationalError, InterfaceError):
         raise  # the database itself failed: the whole batch rolls back and is retried
     except Exception as exc:
@@ -172,6 +176,12 @@ def _apply_one(row: InboxEvent) -> tuple[str, AppliedEvent | None]:
         identity=identity,
         occurred_at=event.created_at,
     )
+
+
+def _rooms_refresh(room_ids: set[int]) -> None:
+    now = timezone.now()
+    for room in Room.objects.select_for_update().filter(pk__in=room_ids).order_by("pk"):
+        mirror.room_refresh(room=room, now=now)
 
 
 def _payload(body: str) -> dict:
