@@ -25,6 +25,9 @@ class Capability(models.Model):
             ("ban_room", "Ban an identity from one room"),
             ("ban_global", "Ban an identity from every room"),
             ("unban", "Lift a ban"),
+            ("restrict", "Restrict an identity in one room for a time"),
+            ("restrict_global", "Restrict an identity in every room"),
+            ("lift_restriction", "Lift a restriction early"),
             ("manage_staff", "Manage staff accounts"),
             ("manage_api_keys", "Create and revoke API keys"),
         ]
