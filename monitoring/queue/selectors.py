@@ -23,8 +23,8 @@ from monitoring.queue import categories, services
 QUEUE_LIMIT = 50
 REPORTS_LIMIT = 100
 HISTORY_LIMIT = 20
-# Priority = severity x 100 + distinct reporters (at most 10) x 10 + audience (at most
-# 50 points: one per 20 people present) + recency (30 if reported in the last 15 min,
+# Priority = severity x 100 + distinct reporters (at most 10) x 15 + audience (at most
+# 20 points: one per 50 people present) + recency (30 if reported in the last 15 min,
 # 10 in the last hour). Ties: newest report first.
 RECENT = timedelta(minutes=15)
 LATELY = timedelta(hours=1)
@@ -41,7 +41,7 @@ CASE_ACTION_NAMES = (
 
 
 def priority_expression(now: datetime) -> Any:
-    audience = Least(Coalesce(F("room__num_participants"), Value(0)), Value(1000)) / Value(20)
+    audience = Least(Coalesce(F("room__num_participants"), Value(0)), Value(1000)) / Value(50)
     recency = When_(
         When(last_report_at__gte=now - RECENT, then=Value(30)),
         When(last_report_at__gte=now - LATELY, then=Value(10)),
@@ -50,7 +50,7 @@ def priority_expression(now: datetime) -> Any:
     )
     return (
         F("severity") * Value(100)
-        + Least(F("reporter_count"), Value(10)) * Value(10)
+        + Least(F("reporter_count"), Value(10)) * Value(15)
         + audience
         + recency
     )

@@ -343,9 +343,8 @@ def alert_fire(
 
 
 def _locked_open(case: Case) -> Case:
-    locked = (
-        Case.objects.select_for_update(of=("self",)).select_related("claimed_by").get(pk=case.pk)
-    )
+    # No select_related: a row locked after waiting is re-read, a joined row is not.
+    locked = Case.objects.select_for_update().get(pk=case.pk)
     if not locked.is_open:
         raise CaseConflict(f"Case #{locked.pk} is already {locked.state}.")
     return locked
@@ -439,8 +438,7 @@ def claims_expire(*, now: datetime | None = None) -> int:
     for case_id in ids:
         with transaction.atomic():
             locked = (
-                Case.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("claimed_by")
+                Case.objects.select_for_update(skip_locked=True)
                 .filter(pk=case_id, state=CaseState.OPEN, claim_active_at__lt=cutoff)
                 .first()
             )
