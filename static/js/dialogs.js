@@ -44,6 +44,7 @@
     var dialog = event.target;
     if (!dialog.matches || !dialog.matches("dialog[data-dialog]")) { return; }
     if (dialog.dataset.replacing === "true") { return; }
+    if (dialog.open) { return; }  // the close() that preceded showModal(), fired late
     dialog.remove();
     if (opener && opener.isConnected) { opener.focus(); }
     else {

@@ -105,6 +105,11 @@ class Command(BaseCommand):
             help="Start the simulator empty (drive it yourself through /sim/).",
         )
         parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="Log every request and webhook (by default only warnings and errors).",
+        )
+        parser.add_argument(
             "--password",
             default="",
             help="Password for the admin account (default: a new random one each start).",
@@ -140,6 +145,10 @@ class Command(BaseCommand):
         }
         failed: str | None = None
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if not options["verbose"] and "LOG_LEVEL" not in os.environ:
+            # Every request and webhook at INFO buries the sign-in line within seconds.
+            self._env["LOG_LEVEL"] = "WARNING"
+        self._verbose = bool(options["verbose"])
         try:
             self._start_children(
                 port=port,
@@ -244,7 +253,12 @@ class Command(BaseCommand):
                 f"  Sign in as:            {ADMIN_USERNAME} / {password}\n"
                 f"  LiveKit simulator:     http://{HOST}:{sim_port}/sim/state\n"
                 f"  Health:                http://{HOST}:{port}/healthz\n"
-                "  Press Ctrl-C to stop.\n"
+                + (
+                    ""
+                    if getattr(self, "_verbose", False)
+                    else "  Request logs are off:  run with --verbose to see them.\n"
+                )
+                + "  Press Ctrl-C to stop.\n"
             )
         )
 
