@@ -144,8 +144,10 @@ class ParticipantRow:
     participant: Participant
     tracks: list[TrackBadge]
     attributes: list[tuple[str, str]]
-    # Active restrictions (moderation.selectors.RestrictionShown) of present participants.
+    # Active restrictions (moderation.selectors.RestrictionShown) of present participants,
+    # and their latest warning and its acknowledgement (moderation.selectors.WarningShown).
     restrictions: list[Any] = field(default_factory=list)
+    warning: Any = None
 
 
 @dataclass
@@ -196,8 +198,9 @@ def participant_rows(participants: Iterable[Participant]) -> list[ParticipantRow
 
 
 def _rows_restrictions_attach(rows: list[ParticipantRow]) -> None:
-    """Attach each present participant's active restrictions (one read per room)."""
-    from monitoring.moderation.selectors import restrictions_for_identities
+    """Attach each present participant's active restrictions and latest warning (two
+    reads per room)."""
+    from monitoring.moderation.selectors import restrictions_for_identities, warnings_latest
 
     by_room: dict[int, list[ParticipantRow]] = {}
     for row in rows:
@@ -208,8 +211,12 @@ def _rows_restrictions_attach(rows: list[ParticipantRow]) -> None:
         shown = restrictions_for_identities(
             room_name=names.get(room_id, ""), identities=[r.participant.identity for r in room_rows]
         )
+        warned = warnings_latest(
+            room_name=names.get(room_id, ""), identities=[r.participant.identity for r in room_rows]
+        )
         for row in room_rows:
             row.restrictions = shown.get(row.participant.identity, [])
+            row.warning = warned.get(row.participant.identity)
 
 
 def room_detail_get(*, room_id: int) -> RoomDetail | None:

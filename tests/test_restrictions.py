@@ -3,6 +3,7 @@ earlier permissions given back exactly, and counted each time they had to be enf
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 
 from monitoring.models import AuditEntry, Ban, Restriction, Room
+from monitoring.moderation.actions import participant_warn
 from monitoring.moderation.bans import ban_create, ban_enforce_on_join
 from monitoring.moderation.restrictions import (
     RestrictionNotActive,
@@ -534,3 +536,57 @@ def test_mute_once_stays_a_plain_mute(
     assert not Restriction.objects.exists()
     tracks = participant(livekit_sim, "lobby", "loud")["tracks"]
     assert [t["muted"] for t in tracks if t["source"] == "MICROPHONE"] == [True]
+
+
+# --- warnings that were seen
+
+
+def rpc_answer(sim: Any, room: str, identity: str, answer: str) -> None:
+    sim.post(f"/sim/rooms/{room}/participants/{identity}/rpc", {"answer": answer})
+
+
+@pytest.mark.parametrize(
+    ("answer", "recorded", "said"),
+    [
+        ("ack", "acknowledged", "acknowledged it"),
+        ("refuse", "refused", "refused to show it"),
+        ("silent", "no_answer", "did not acknowledge it within 1 s"),
+    ],
+)
+def test_a_warning_records_how_the_participants_app_answered(
+    answer: str,
+    recorded: str,
+    said: str,
+    moderator: Any,
+    livekit_sim: Any,
+    lobby: Room,
+    settings: Any,
+    client_for: Any,
+) -> None:
+    settings.ROOMWATCH_WARNING_ACK_SECONDS = 1
+    rpc_answer(livekit_sim, "lobby", "loud", answer)
+
+    result = participant_warn(
+        actor=moderator, room=lobby, identity="loud", message="Calm down", reason="shouting"
+    )
+
+    assert result.ok and said in result.message
+    entry = AuditEntry.objects.get(action="participant.warn")
+    assert entry.detail["delivery"] == "delivered"
+    assert entry.detail["acknowledgement"] == recorded
+    call = [c for c in livekit_sim.get("/sim/rpc") if c["identity"] == "loud"][-1]
+    assert call["method"] == "roomwatch.warning" and call["answer"] == answer
+    assert json.loads(call["payload"])["message"] == "Calm down"
+    page = client_for(moderator).get(reverse("monitoring:room", args=[lobby.pk]))
+    assert f'data-acknowledgement="{recorded}"'.encode() in page.content
+
+
+def test_a_warning_to_someone_gone_is_not_delivered_and_asks_nothing(
+    moderator: Any, livekit_sim: Any, lobby: Room
+) -> None:
+    livekit_sim.leave("lobby", "loud")
+    result = participant_warn(
+        actor=moderator, room=lobby, identity="loud", message="Calm down", reason="shouting"
+    )
+    assert not result.ok
+    assert "delivery" not in AuditEntry.objects.get(action="participant.warn").detail

@@ -38,6 +38,7 @@ from monitoring.livekit.client import (
     update_room_metadata,
 )
 from monitoring.livekit.errors import LiveKitError
+from monitoring.livekit.rpc import perform_rpc
 from monitoring.livekit.types import (
     ACTIVE_EGRESS_STATUSES,
     EgressInfo,
@@ -82,6 +83,7 @@ __all__ = [
     "list_rooms",
     "mute_track",
     "participant_from_proto",
+    "perform_rpc",
     "permission_from_proto",
     "ping",
     "remove_participant",

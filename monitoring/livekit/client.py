@@ -46,9 +46,11 @@ async def _call(
     request: Callable[[api.LiveKitAPI], Awaitable[T]],
     *,
     not_found: str = "LiveKit does not know this object.",
+    timeout: float | None = None,
 ) -> T:
-    """Run one request with the console's credentials, deadline and error mapping."""
-    timeout = _timeout_seconds()
+    """Run one request with the console's credentials, deadline and error mapping
+    (``timeout`` overrides the deadline, for calls that wait on a participant)."""
+    timeout = timeout or _timeout_seconds()
     url, key, secret = (
         settings.LIVEKIT_URL,
         settings.LIVEKIT_API_KEY,

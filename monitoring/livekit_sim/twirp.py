@@ -310,3 +310,7 @@ async def list_ingress(
     require_grant(claims, "ingressAdmin")
     items = server.state.list_ingress(room_name=req.room_name, ingress_id=req.ingress_id)
     return ingress_pb.ListIngressResponse(items=items)
+
+
+# Registers RoomService.PerformRpc and its /sim/ controls (a module of its own).
+from . import rpc  # noqa: E402, F401

@@ -16,11 +16,15 @@ Every service runs the same steps (see :func:`_perform`):
 Warnings reach the participants' apps as a LiveKit data message on the topic
 ``roomwatch.moderation`` whose UTF-8 JSON payload is
 ``{"type": "warning", "message", "reason", "from", "at"}`` (``from`` is the staff
-role, ``at`` an ISO 8601 UTC time).
+role, ``at`` an ISO 8601 UTC time). A warning to one participant then asks its app to
+acknowledge it: an RPC on method ``roomwatch.warning`` with the same payload, answered
+with ``{"answer": "acknowledged"}`` or ``{"answer": "refused"}``; the audit row records
+the answer, or that none came in time.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,6 +49,10 @@ from monitoring.moderation.requests import (
 )
 
 WARNING_TOPIC = "roomwatch.moderation"
+# The RPC method a participant's app answers to acknowledge a warning, and how long
+# it has (ROOMWATCH_WARNING_ACK_SECONDS overrides).
+WARNING_ACK_METHOD = "roomwatch.warning"
+WARNING_ACK_SECONDS = 30.0
 REASON_MAX = 500
 WARNING_MAX = 500
 
@@ -557,10 +565,46 @@ def _warning_payload(*, actor: Any, message: str, reason: str) -> dict[str, Any]
     }
 
 
+def warning_ack_seconds() -> float:
+    """How long a participant's app has to acknowledge a warning."""
+    return float(getattr(settings, "ROOMWATCH_WARNING_ACK_SECONDS", WARNING_ACK_SECONDS))
+
+
+async def _warning_acknowledgement(
+    *, room: str, identity: str, payload: dict[str, Any]
+) -> tuple[str, str]:
+    """Ask the participant's app to acknowledge the warning (RPC ``WARNING_ACK_METHOD``);
+    say how it answered: acknowledged, refused or no_answer, and in words."""
+    seconds = warning_ack_seconds()
+    try:
+        text = await livekit.perform_rpc(
+            room=room,
+            identity=identity,
+            method=WARNING_ACK_METHOD,
+            payload=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+            response_timeout=seconds,
+        )
+    except livekit.LiveKitError as exc:
+        if exc.is_timeout:
+            return "no_answer", f"Their app did not acknowledge it within {seconds:g} s."
+        return "no_answer", f"Their app did not acknowledge it: {exc}"
+    try:
+        answer = json.loads(text).get("answer")
+    except (ValueError, AttributeError):
+        answer = None
+    if answer == "acknowledged":
+        return "acknowledged", "Their app acknowledged it."
+    if answer == "refused":
+        return "refused", "Their app refused to show it."
+    return "no_answer", "Their app answered without acknowledging it."
+
+
 def participant_warn(
     *, actor: Any, room: Room, identity: str, message: str, reason: str, token: str | None = None
 ) -> ActionResult:
-    """Send a moderator warning to one participant (a data message on ``WARNING_TOPIC``)."""
+    """Send a moderator warning to one participant (a data message on ``WARNING_TOPIC``),
+    then ask its app to acknowledge it (RPC ``WARNING_ACK_METHOD``, same payload) and
+    record the answer: delivered, then acknowledged / refused / no answer in time."""
     reason = _authorize_and_clean(actor, Action.WARN, reason)
     identity = _clean_identity(identity)
     message = _clean_message(message)
@@ -573,7 +617,16 @@ def participant_warn(
         await livekit.send_data(
             room=room.name, payload=payload, topic=WARNING_TOPIC, destination_identities=[identity]
         )
-        return _Outcome(ok=True, message=f"Warning sent to {identity}.")
+        state, sentence = await _warning_acknowledgement(
+            room=room.name, identity=identity, payload=payload
+        )
+        return _Outcome(
+            ok=True,
+            message=f"Warning sent to {identity}. {sentence}",
+            detail={"delivery": "delivered", "acknowledgement": state},
+            # Nothing in the mirror changes, but the participant row shows the answer.
+            mirror=lambda: None,
+        )
 
     return _perform(
         actor=actor,

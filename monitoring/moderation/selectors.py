@@ -234,3 +234,31 @@ def restrictions_filter(
     if identity:
         qs = qs.filter(identity__icontains=identity)
     return qs.order_by("-created_at", "-pk")
+
+
+@dataclass(frozen=True)
+class WarningShown:
+    """The latest warning a participant was sent, and how its app answered."""
+
+    at: datetime
+    acknowledgement: str  # acknowledged, refused, no_answer ("" before acknowledgements)
+
+
+def warnings_latest(*, room_name: str, identities: Iterable[str]) -> dict[str, WarningShown]:
+    """Each identity's latest delivered warning in ``room_name`` (one query)."""
+    identities = set(identities)
+    if not identities:
+        return {}
+    latest: dict[str, WarningShown] = {}
+    rows = (
+        AuditEntry.objects.filter(
+            action="participant.warn", outcome="done", room_name=room_name, identity__in=identities
+        )
+        .order_by("-created_at")
+        .values_list("identity", "created_at", "detail")[:500]
+    )
+    for identity, at, detail in rows:
+        if identity not in latest:
+            ack = detail.get("acknowledgement", "") if isinstance(detail, dict) else ""
+            latest[identity] = WarningShown(at=at, acknowledgement=str(ack))
+    return latest
