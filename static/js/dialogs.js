@@ -80,7 +80,10 @@
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail && event.detail.elt;
     if (!elt || !elt.closest || !elt.closest("[data-opens-dialog]")) { return; }
-    opener = elt.closest("details.menu") ? elt.closest("details.menu").querySelector("summary") : elt;
+    // Focus goes back where it was: the row (keyboard), the button, or the menu's button.
+    var from = document.activeElement && document.activeElement !== document.body ? document.activeElement : elt;
+    var fromMenu = from.closest && from.closest("details.menu");
+    opener = fromMenu ? fromMenu.querySelector("summary") : from;
     var menu = elt.closest("details.menu");
     if (menu) { menu.open = false; }
     document.querySelectorAll("dialog[data-dialog]").forEach(function (old) {
