@@ -42,3 +42,9 @@ def time_left(expires_at: datetime | None) -> str:
     if hours < 48:
         return f"{hours} h {minutes} min left" if minutes else f"{hours} h left"
     return f"{(hours + 23) // 24} d left"
+
+
+@register.simple_tag
+def restrictions_active(limit: int = 200) -> list[Any]:
+    """The newest active restrictions, for the Bans page."""
+    return list(selectors.restrictions_filter()[:limit])
