@@ -251,8 +251,9 @@ def _mirror_update(*, room: Room | None, identity: str, info: livekit.Participan
 
 
 def _push(room: Room | None, identity: str) -> None:
+    # The whole room: the participant's row and the page's list of who is restricted.
     if room is not None:
-        realtime.room_changed(room_id=room.pk, identities=[identity])
+        realtime.room_changed(room_id=room.pk)
 
 
 # --- Applying in one room ------------------------------------------------------------
