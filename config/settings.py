@@ -165,6 +165,32 @@ LIVEKIT_API_SECRET = env_str("LIVEKIT_API_SECRET", DEVELOPMENT_LIVEKIT_SECRET)
 if not DEBUG and LIVEKIT_API_SECRET == DEVELOPMENT_LIVEKIT_SECRET:
     raise ImproperlyConfigured("LIVEKIT_API_SECRET must be set when DEBUG is off.")
 LIVEKIT_TIMEOUT_SECONDS = env_int("LIVEKIT_TIMEOUT_SECONDS", 10, minimum=1)
+# Live preview: the websocket URL browsers reach LiveKit at (may differ from the API URL
+# the server uses; a strict CSP's connect-src must allow it), how long an observer token
+# lives (the page renews it while it plays), and how many wall tiles play at once.
+LIVEKIT_PUBLIC_URL = env_url(
+    "LIVEKIT_PUBLIC_URL",
+    LIVEKIT_URL.replace("https://", "wss://", 1).replace("http://", "ws://", 1),
+    schemes=("ws", "wss"),
+)
+ROOMWATCH_OBSERVER_TOKEN_TTL_SECONDS = env_int(
+    "ROOMWATCH_OBSERVER_TOKEN_TTL_SECONDS", 600, minimum=60
+)
+ROOMWATCH_WALL_PREVIEWS = env_int("ROOMWATCH_WALL_PREVIEWS", 9, minimum=0)
+# Evidence frames captured from previews: stored through this storage (local files
+# outside static/ by default), served only to staff by a view after an access check.
+ROOMWATCH_EVIDENCE_DIR = Path(env_str("ROOMWATCH_EVIDENCE_DIR", str(BASE_DIR / "evidence")))
+ROOMWATCH_EVIDENCE_MAX_BYTES = env_int(
+    "ROOMWATCH_EVIDENCE_MAX_BYTES", 5 * 1024 * 1024, minimum=1024
+)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "evidence": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(ROOMWATCH_EVIDENCE_DIR)},
+    },
+}
 # The participant attribute (or metadata JSON key) the platform uses for roles.
 ROOMWATCH_ROLE_KEY = env_str("ROOMWATCH_ROLE_KEY", "role")
 ROOMWATCH_SYNC_INTERVAL_SECONDS = env_int("ROOMWATCH_SYNC_INTERVAL_SECONDS", 15, minimum=1)

@@ -224,7 +224,8 @@ def room_detail_get(*, room_id: int) -> RoomDetail | None:
     room = room_get(room_id=room_id)
     if room is None:
         return None
-    participants = room.participants.all()
+    # The console's own observers are shown as "watched by", not as participants.
+    participants = room.participants.filter(is_observer=False)
     present_qs = participants.filter(left_at__isnull=True).order_by(
         F("joined_at").asc(nulls_last=True), "id"
     )

@@ -1,7 +1,17 @@
 from django.urls import include, path
 
 from monitoring import webhooks
-from monitoring.views import api_keys, audit, bans, health, moderation, queue, rooms, summary
+from monitoring.views import (
+    api_keys,
+    audit,
+    bans,
+    health,
+    moderation,
+    preview,
+    queue,
+    rooms,
+    summary,
+)
 from monitoring.views import restrictions as restriction_views
 
 app_name = "monitoring"
@@ -17,6 +27,9 @@ urlpatterns = [
         name="action-form",
     ),
     path("rooms/<int:room_id>/actions/<slug:action>", moderation.action_perform, name="action"),
+    path("rooms/<int:room_id>/watch-token/", preview.watch_token, name="watch-token"),
+    path("rooms/<int:room_id>/evidence", preview.evidence_upload, name="evidence-upload"),
+    path("evidence/<int:evidence_id>.png", preview.evidence_file, name="evidence"),
     path("rooms/<int:room_id>/ban/form", bans.room_ban_form, name="room-ban-form"),
     path("rooms/<int:room_id>/ban", bans.room_ban_create, name="room-ban"),
     path(

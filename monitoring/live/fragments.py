@@ -58,8 +58,8 @@ def room_fragments(
         return {}
     detail = PushDetail(
         room=room,
-        present_total=room.participants.filter(left_at__isnull=True).count(),
-        departed_total=room.participants.filter(left_at__isnull=False).count(),
+        present_total=room.participants.filter(left_at__isnull=True, is_observer=False).count(),
+        departed_total=room.participants.filter(left_at__isnull=False, is_observer=False).count(),
     )
     rows = selectors.participant_rows(_latest_sessions(room, identities))
     events = list(RoomEvent.objects.filter(pk__in=event_ids, room=room).order_by("-occurred_at"))
@@ -139,7 +139,7 @@ def _latest_sessions(room: Room, identities: frozenset[str]) -> list[Participant
     if not identities:
         return []
     latest: dict[str, Participant] = {}
-    for row in room.participants.filter(identity__in=identities).order_by("pk"):
+    for row in room.participants.filter(identity__in=identities, is_observer=False).order_by("pk"):
         latest[row.identity] = row
     return list(latest.values())
 

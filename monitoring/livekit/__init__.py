@@ -39,6 +39,14 @@ from monitoring.livekit.client import (
 )
 from monitoring.livekit.errors import LiveKitError
 from monitoring.livekit.rpc import perform_rpc
+from monitoring.livekit.tokens import (
+    OBSERVER_ATTRIBUTE,
+    OBSERVER_ATTRIBUTE_VALUE,
+    OBSERVER_PREFIX,
+    ObserverToken,
+    observer_staff_id,
+    observer_token_mint,
+)
 from monitoring.livekit.types import (
     ACTIVE_EGRESS_STATUSES,
     EgressInfo,
@@ -63,9 +71,13 @@ from monitoring.livekit.webhooks import (
 
 __all__ = [
     "ACTIVE_EGRESS_STATUSES",
+    "OBSERVER_ATTRIBUTE",
+    "OBSERVER_ATTRIBUTE_VALUE",
+    "OBSERVER_PREFIX",
     "EgressInfo",
     "IngressInfo",
     "LiveKitError",
+    "ObserverToken",
     "ParticipantInfo",
     "PermissionInfo",
     "RoomInfo",
@@ -82,6 +94,8 @@ __all__ = [
     "list_participants",
     "list_rooms",
     "mute_track",
+    "observer_staff_id",
+    "observer_token_mint",
     "participant_from_proto",
     "perform_rpc",
     "permission_from_proto",

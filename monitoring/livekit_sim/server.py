@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from . import control, twirp
+from . import control, rtc, twirp
 from .appkey import SIM
 from .state import SimClock, SimState
 from .webhooks import WebhookNotifier
@@ -61,6 +61,7 @@ class SimServer:
         app = web.Application()
         app[SIM] = self
         app.add_routes(control.routes)
+        rtc.add_routes(app)  # /rtc signalling for hidden subscribers
         app.router.add_route("*", "/sim/{tail:.*}", control.not_found)
         app.router.add_route("*", "/twirp/livekit.{service}/{method}", twirp.handle)
         app.router.add_route("*", "/twirp/{service}/{method}", twirp.handle)

@@ -72,6 +72,21 @@ def participant_role_derive(
     return ParticipantRole.HOST if first_publisher else ParticipantRole.CO_HOST
 
 
+def participant_is_observer(
+    *, identity: str, attributes: dict[str, str], hidden: bool | None = None
+) -> bool:
+    """One of the console's own preview viewers: an identity of the observer form,
+    the console's attribute, and (when LiveKit says) the hidden grant. Platforms must
+    not issue identities starting with ``roomwatch-observer-``."""
+    from monitoring.livekit import OBSERVER_ATTRIBUTE, OBSERVER_ATTRIBUTE_VALUE, observer_staff_id
+
+    return (
+        observer_staff_id(identity) is not None
+        and (attributes or {}).get(OBSERVER_ATTRIBUTE) == OBSERVER_ATTRIBUTE_VALUE
+        and hidden is not False
+    )
+
+
 def participant_role_declared(*, attributes: dict[str, str], metadata: str) -> str:
     """The role the platform declared in an attribute or the metadata, or ""."""
     key = settings.ROOMWATCH_ROLE_KEY

@@ -27,6 +27,7 @@ from monitoring.mirror.rows import (
     room_update_fields,
 )
 from monitoring.models import Participant, ParticipantRole, Room, RoomEvent
+from monitoring.moderation import observers
 
 EVENT_KINDS = (
     "room_started",
@@ -80,6 +81,7 @@ def event_apply(
                 return ApplyResult("ignored", detail="the event names no room")
             handler = _HANDLERS[event.event]
             summary, identity = handler(room=room, event=event)
+            observers.watch_audit_on_apply(room=room, event=event)
             entry = RoomEvent.objects.create(
                 room=room,
                 event_id=event.id or None,

@@ -16,6 +16,7 @@ from django.db.models import Count, Q
 from monitoring import livekit
 from monitoring.mirror.derive import (
     UNCOUNTED_KINDS,
+    participant_is_observer,
     participant_role_declared,
     participant_role_derive,
     room_status_derive,
@@ -121,7 +122,8 @@ def room_refresh(*, room: Room, now: datetime, save: bool = True) -> list[str]:
     (counts, roles, host, live since, recording flag, status), save it, and say
     what changed. With ``save=False`` the row is written only if a derived value
     changed (the reconciler must not rewrite every room on every pass)."""
-    present = room.participants.filter(left_at__isnull=True)
+    # The console's own observers count in LiveKit's num_participants; never here.
+    present = room.participants.filter(left_at__isnull=True, is_observer=False)
     if room.ended_at is not None:
         present = present.none()
     # Roles: every row got its order-free role when it was written; only who is host
@@ -222,6 +224,11 @@ def participant_upsert(
         "metadata": info.metadata,
         "attributes": dict(info.attributes),
         "can_publish": info.can_publish,
+        "is_observer": participant_is_observer(
+            identity=info.identity,
+            attributes=dict(info.attributes),
+            hidden=info.permission.hidden if info.permission is not None else None,
+        ),
         "joined_at": participant_joined_at(info, at),
         # Host or co-host is settled by room_refresh, which knows who came first.
         "role": participant_role_derive(
@@ -327,6 +334,8 @@ def bans_enforce_on_commit(*, room: Room, identity: str) -> None:
     """The one place a participant's arrival reaches ban enforcement, then the
     reapplying of its restrictions (after commit: enforcing calls LiveKit, which must
     never happen inside a transaction)."""
+    if livekit.observer_staff_id(identity) is not None:
+        return  # the console's own observers are never removed or restricted
     room_name, room_sid = room.name, room.sid
 
     def enforce() -> None:

@@ -9,6 +9,7 @@ from monitoring.models.moderation import (
     Ban,
     BanScope,
 )
+from monitoring.models.observers import Evidence
 from monitoring.models.restrictions import (
     ApplicationStatus,
     Restriction,
@@ -41,6 +42,7 @@ __all__ = [
     "Ban",
     "BanScope",
     "Egress",
+    "Evidence",
     "InboxEvent",
     "Ingress",
     "Participant",

@@ -74,6 +74,8 @@ class Participant(models.Model):
     state = models.CharField(max_length=20, default="ACTIVE")
     is_publisher = models.BooleanField(default=False)
     can_publish = models.BooleanField(default=True)
+    # The console's own hidden preview viewer: left out of counts, roles and actions.
+    is_observer = models.BooleanField(default=False)
     metadata = models.TextField(blank=True, default="")
     attributes = models.JSONField(default=dict, blank=True)
     # TrackInfo as dicts: {"sid", "type", "source", "muted", "name"}.

@@ -39,6 +39,7 @@ from accounts.access import Action, require
 from accounts.roles import role_of
 from monitoring import livekit, realtime
 from monitoring.models import AuditEntry, AuditOutcome, Participant, Room, RoomStatus
+from monitoring.moderation import observers
 from monitoring.moderation.audit import audit_record, livekit_error_text
 from monitoring.moderation.reasons import REASON_PRESETS  # noqa: F401  (re-exported)
 from monitoring.moderation.requests import (
@@ -144,6 +145,11 @@ def _clean_identity(identity: Any) -> str:
         raise ActionInvalid("Say which participant this is for.")
     if len(text) > 256:
         raise ActionInvalid("That participant identity is too long (at most 256 characters).")
+    if livekit.observer_staff_id(text) is not None:
+        raise ActionInvalid(
+            "That is the console's own preview viewer (a staff member watching): "
+            "there is nothing to moderate."
+        )
     return text
 
 
@@ -193,6 +199,8 @@ def _perform(
     with transaction.atomic():
         if outcome.mirror is not None:
             outcome.mirror()
+        # Frames the moderator captured from this room's preview go with the action.
+        evidence = observers.evidence_take(actor=actor, room_name=room.name)
         entry = audit_record(
             actor=actor,
             action=action,
@@ -202,11 +210,13 @@ def _perform(
             identity=identity,
             reason=reason,
             error=outcome.error,
-            detail={**(detail or {}), **outcome.detail},
+            detail={**(detail or {}), **outcome.detail, **observers.evidence_detail(evidence)},
         )
+        observers.evidence_attach(evidence=evidence, entry=entry)
         action_request_finish(token=token, outcome=result_outcome, message=outcome.message)
         if outcome.mirror is not None:
-            realtime.room_changed(room_id=room.pk)
+            # One participant's row, or the whole room (end stream, warn everyone).
+            realtime.room_changed(room_id=room.pk, identities=[identity] if identity else None)
     return ActionResult(
         ok=outcome.ok,
         status="done" if outcome.ok else "failed",

@@ -66,3 +66,34 @@ def livekit_error_text(exc: LiveKitError) -> str:
     LiveKit's Twirp code and its own words."""
     detail = getattr(exc, "detail", "")
     return f"{exc} ({exc.code}: {detail})" if detail else f"{exc} ({exc.code})"
+
+
+WATCH_START = "watch.start"
+WATCH_END = "watch.end"
+
+
+def watch_record(
+    *,
+    staff: Any,
+    staff_name: str,
+    started: bool,
+    room_name: str,
+    room_sid: str,
+    identity: str,
+    at: Any,
+    reason: str = "",
+) -> AuditEntry:
+    """A staff member began or stopped watching a room's live preview (compliance):
+    written when LiveKit's participant_joined / participant_left for the observer is
+    applied, so it says when the staff member really was in the room."""
+    return audit_record(
+        actor=staff,
+        actor_name=staff_name,
+        action=WATCH_START if started else WATCH_END,
+        outcome=AuditOutcome.DONE,
+        room_name=room_name,
+        room_sid=room_sid,
+        identity=identity,
+        reason=reason,
+        detail={"at": at.isoformat() if hasattr(at, "isoformat") else str(at)},
+    )

@@ -165,6 +165,11 @@ def ban_create(
         action=Action.BAN_GLOBAL if scope == BanScope.GLOBAL else Action.BAN_ROOM,
     )
     identity = _clean_text(identity, label="Identity", max_length=IDENTITY_MAX)
+    if livekit.observer_staff_id(identity) is not None:
+        raise ValidationError(
+            f"{identity} is the console's own preview viewer (a staff member watching), "
+            "not a participant of the platform: it cannot be banned."
+        )
     reason = _clean_text(reason, label="Reason", max_length=REASON_MAX)
     if scope == BanScope.ROOM:
         room_name = _clean_text(room_name, label="Room", max_length=ROOM_MAX)
@@ -269,7 +274,10 @@ def ban_enforce_on_join(*, room_name: str, identity: str, room_sid: str = "") ->
     ``participant_joined`` or the reconciler finds the participant. Returns None when
     no ban applies; otherwise the removal's outcome, also written as a ``ban.enforce``
     audit row by "system". Synchronous: from async code wrap it in ``sync_to_async``.
+    The console's own observers are never removed.
     """
+    if livekit.observer_staff_id(identity) is not None:
+        return None
     ban = (
         Ban.objects.applying_to(identity=identity, room_name=room_name)
         .order_by("scope", "-created_at")

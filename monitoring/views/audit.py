@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_GET
@@ -35,6 +36,7 @@ CSV_COLUMNS = (
     "reason",
     "outcome",
     "error",
+    "evidence",
 )
 # A spreadsheet runs a cell starting with one of these as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -69,6 +71,9 @@ ACTION_LABELS: dict[str, str] = {
     "case.dismiss": "Dismissed case",
     "alert.fire": "Alert fired",
     "alerts.settings": "Changed alert settings",
+    "watch.start": "Started watching",
+    "watch.end": "Stopped watching",
+    "evidence.capture": "Captured a frame",
 }
 _SCOPES = {"audio": "all audio", "video": "all video", "track": "one track"}
 
@@ -112,6 +117,8 @@ def action_target(entry: AuditEntry) -> str:
         if action == "ban.enforce":
             text += " (removed again on rejoining)"
         return text
+    if action in ("watch.start", "watch.end"):
+        return f"the live preview as {who}" if who else "the live preview"
     if action.startswith("api_key."):
         name, prefix = detail.get("name") or "", detail.get("prefix") or ""
         return f"{name} ({prefix}…)" if prefix else str(name)
@@ -124,6 +131,14 @@ class AuditRow:
     label: str
     target: str
     room_id: int | None
+    evidence: tuple[int, ...] = ()
+
+
+def evidence_ids(entry: AuditEntry) -> tuple[int, ...]:
+    """The evidence frames an audit row names (captured, or attached to an action)."""
+    detail = entry.detail if isinstance(entry.detail, dict) else {}
+    ids = detail.get("evidence") or []
+    return tuple(i for i in ids if isinstance(i, int)) if isinstance(ids, list) else ()
 
 
 def audit_rows(entries: Any) -> list[AuditRow]:
@@ -138,6 +153,7 @@ def audit_rows(entries: Any) -> list[AuditRow]:
             label=action_label(e.action),
             target=action_target(e),
             room_id=room_ids.get(e.room_sid),
+            evidence=evidence_ids(e),
         )
         for e in entries
     ]
@@ -242,6 +258,9 @@ def _csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[str]:
                     entry.reason,
                     entry.outcome,
                     entry.error,
+                    " ".join(
+                        reverse("monitoring:evidence", args=[pk]) for pk in evidence_ids(entry)
+                    ),
                 )
             ]
         )

@@ -1,0 +1,23 @@
+"""Template tags of the live preview: who is watching a room, and the wall's limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.conf import settings
+
+register = template.Library()
+
+
+@register.inclusion_tag("monitoring/_watched_by.html")
+def watched_by(room: Any) -> dict[str, Any]:
+    """"watched by: <staff names>" for the room's console observers (none: nothing)."""
+    from monitoring.moderation.observers import watchers_of
+
+    return {"watchers": watchers_of(room=room) if room is not None else []}
+
+
+@register.simple_tag
+def wall_previews_max() -> int:
+    return int(settings.ROOMWATCH_WALL_PREVIEWS)
