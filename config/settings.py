@@ -197,6 +197,8 @@ ROOMWATCH_SYNC_INTERVAL_SECONDS = env_int("ROOMWATCH_SYNC_INTERVAL_SECONDS", 15,
 # LiveKit's API does not say whether a room allows remote unmute (off by default,
 # config `room.enable_remote_unmute`): tell the console, so it offers Unmute only then.
 ROOMWATCH_REMOTE_UNMUTE = env_bool("ROOMWATCH_REMOTE_UNMUTE", False)
+# How long a warned participant's app has to acknowledge the warning (LiveKit RPC).
+ROOMWATCH_WARNING_ACK_SECONDS = env_int("ROOMWATCH_WARNING_ACK_SECONDS", 30, minimum=1)
 # "embedded": the web process also runs the applier and the reconciler in background
 # threads (one command serves everything: the demo). "applier": only the applier (the
 # reconciler runs as `manage.py livekit_sync`). "external": both run as their own
