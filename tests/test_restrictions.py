@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.test import Client
 from django.urls import reverse
 
 from monitoring.models import AuditEntry, Ban, Restriction, Room
@@ -590,3 +591,79 @@ def test_a_warning_to_someone_gone_is_not_delivered_and_asks_nothing(
     )
     assert not result.ok
     assert "delivery" not in AuditEntry.objects.get(action="participant.warn").detail
+
+
+# --- what the pages show
+
+
+def test_the_participant_row_shows_an_active_restriction_with_its_time_left(
+    moderator: Any, support: Any, livekit_sim: Any, lobby: Room, client_for: Any
+) -> None:
+    silence(moderator)
+
+    page = client_for(support).get(reverse("monitoring:room", args=[lobby.pk])).content.decode()
+
+    row = page[page.index('data-identity="loud"') :]
+    row = row[: row.index("</tr>")]
+    assert 'data-testid="restriction"' in row and 'data-kind="silence"' in row
+    assert "Silenced (no microphone)" in row and ("10 min left" in row or "9 min left" in row)
+    assert "not applied yet" not in row
+
+
+def test_a_restriction_that_could_not_be_applied_says_so_on_the_row(
+    moderator: Any, livekit_sim: Any, lobby: Room, client_for: Any, settings: Any
+) -> None:
+    url = settings.LIVEKIT_URL
+    settings.LIVEKIT_URL = "http://127.0.0.1:9"
+    settings.LIVEKIT_TIMEOUT_SECONDS = 2
+    silence(moderator)
+    settings.LIVEKIT_URL = url
+
+    page = client_for(moderator).get(reverse("monitoring:room", args=[lobby.pk])).content.decode()
+
+    row = page[page.index('data-identity="loud"') :]
+    row = row[: row.index("</tr>")]
+    assert "not applied yet" in row and "retried when they rejoin" in row
+
+
+def test_the_room_page_lists_who_is_restricted_and_banned_with_their_rejoin_counts(
+    admin: Any, moderator: Any, livekit_sim: Any, lobby: Room, client_for: Any
+) -> None:
+    silence(moderator)
+    ban_create(actor=moderator, identity="troll", scope="room", room_name="lobby", reason="spam")
+    livekit_sim.join("lobby", "troll")
+    ban_enforce_on_join(room_name="lobby", identity="troll")
+    livekit_sim.join("lobby", "loud", publish=["microphone"])
+    restrictions_enforce_on_join(room_name="lobby", identity="loud")
+
+    page = client_for(admin).get(reverse("monitoring:room", args=[lobby.pk])).content.decode()
+
+    holds = page[page.index('id="room-holds"') :]
+    assert 'data-testid="held-restriction" data-identity="loud"' in holds
+    assert 'data-rejoins="1"' in holds
+    assert 'data-testid="held-ban" data-identity="troll"' in holds
+    assert "removed again 1 time," in holds
+    assert "Reason to lift" in holds  # admins may lift from here
+    moderator_page = client_for(moderator).get(reverse("monitoring:room", args=[lobby.pk]))
+    assert b"Reason to lift" not in moderator_page.content
+
+
+def test_the_bans_page_shows_how_often_bans_and_restrictions_were_enforced_again(
+    moderator: Any, support: Any, livekit_sim: Any
+) -> None:
+    ban_create(actor=moderator, identity="troll", scope="room", room_name="lobby", reason="spam")
+    for _ in range(2):
+        livekit_sim.join("lobby", "troll")
+        ban_enforce_on_join(room_name="lobby", identity="troll")
+    livekit_sim.join("lobby", "loud", publish=["microphone"])
+    silence(moderator)
+    livekit_sim.join("lobby", "loud", publish=["microphone"])
+    restrictions_enforce_on_join(room_name="lobby", identity="loud")
+
+    page = Client()
+    page.force_login(support)
+    text = page.get(reverse("monitoring:bans")).content.decode()
+
+    assert "removed again 2 times" in text
+    restrictions = text[text.index('id="restrictions-active"') :]
+    assert 'data-identity="loud"' in restrictions and "restricted again 1 time" in restrictions
