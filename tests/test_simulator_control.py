@@ -194,3 +194,37 @@ def test_the_management_command_serves_and_stops_on_sigterm(tmp_path: Path):
         out, _ = process.communicate(timeout=10)
     assert process.returncode == 0
     assert "LiveKit simulator stopped." in out
+
+
+@pytest.mark.parametrize(
+    ("room", "identity"),
+    [
+        ("team {alpha}", "user{1}"),
+        ("{}", "}{"),
+        ("a/b", "c/d"),
+        ("50% off", "%2F"),
+        ("Café ☕?#", "ünïcode &=+"),
+    ],
+)
+def test_any_room_or_identity_livekit_accepts_is_addressable(livekit_sim_bare, room, identity):
+    livekit_sim_bare.join(room, identity, connect=False)
+    livekit_sim_bare.connect(room, identity)
+    track = livekit_sim_bare.publish(room, identity, "microphone")
+    livekit_sim_bare.mute(room, identity, track["sid"])
+    livekit_sim_bare.unpublish(room, identity, track["sid"])
+    left = livekit_sim_bare.leave(room, identity)
+    assert (left["identity"], left["disconnect_reason"]) == (identity, "CLIENT_INITIATED")
+    assert livekit_sim_bare.state()["removed"] == [
+        {"room": room, "identity": identity, "reason": "CLIENT_INITIATED"}
+    ]
+    livekit_sim_bare.start_egress(room)
+    assert livekit_sim_bare.create_ingress(room)["room_name"] == room
+
+
+def test_publishing_a_source_the_permission_does_not_allow_is_refused_like_a_client(
+    livekit_sim_bare,
+):
+    livekit_sim_bare.join("stage", "viewer-1", can_publish=False)
+    error = refused(livekit_sim_bare.publish, "stage", "viewer-1", "camera")
+    assert (error.status, error.error) == (403, "failed to publish track, insufficient permissions")
+    assert livekit_sim_bare.room("stage")["participants"][0]["tracks"] == []

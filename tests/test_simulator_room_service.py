@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,7 +12,7 @@ import jwt
 import pytest
 from livekit import api
 
-from tests.fixtures.livekit import SimHandle
+from tests.fixtures.livekit import SimControlError, SimHandle
 
 
 @pytest.fixture
@@ -164,13 +165,31 @@ async def test_list_rooms_filters_by_exact_name_and_skips_unknown_ones(lk, livek
     assert [r.name for r in some.rooms] == ["stage"]
 
 
-async def test_counts_leave_out_agents_and_egress_and_follow_publishing(lk, livekit_sim_bare):
+async def test_num_participants_leaves_out_agents_and_egress_but_counts_hidden_ones(
+    lk, livekit_sim_bare
+):
     livekit_sim_bare.join("stage", "host-1", publish=["audio", "video"])
     livekit_sim_bare.join("stage", "viewer-1")
-    livekit_sim_bare.join("stage", "helper-bot", kind="AGENT", publish=["audio"])
+    livekit_sim_bare.join("stage", "console-observer", hidden=True)
+    livekit_sim_bare.join("stage", "helper-bot", kind="AGENT")
     livekit_sim_bare.join("stage", "recorder", kind="EGRESS")
     (room,) = (await lk.room.list_rooms(api.ListRoomsRequest(names=["stage"]))).rooms
-    assert (room.num_participants, room.num_publishers) == (2, 1)
+    assert room.num_participants == 3
+
+
+async def test_num_publishers_counts_publishing_agents_and_those_who_unpublished_everything(
+    lk, livekit_sim_bare
+):
+    host = livekit_sim_bare.join("stage", "host-1", publish=["audio"])
+    livekit_sim_bare.join("stage", "viewer-1")
+    livekit_sim_bare.join("stage", "helper-bot", kind="AGENT", publish=["audio"])
+    livekit_sim_bare.unpublish("stage", "host-1", host["tracks"][0]["sid"])
+    (room,) = (await lk.room.list_rooms(api.ListRoomsRequest(names=["stage"]))).rooms
+    participant = await lk.room.get_participant(
+        api.RoomParticipantIdentity(room="stage", identity="host-1")
+    )
+    assert room.num_publishers == 2
+    assert (list(participant.tracks), participant.is_publisher) == ([], True)
 
 
 async def test_delete_room_disconnects_everyone_as_room_deleted(lk, livekit_sim_bare):
@@ -372,10 +391,63 @@ async def test_muting_for_an_unknown_participant_is_unavailable_after_a_wait(lk,
     )
     assert (error.code, error.message, error.status) == (
         "unavailable",
-        "no response from servers",
+        "twirp error unknown: no response from servers",
+        503,
+    )
+    assert time.monotonic() - started >= 3 * 0.2, "three RPC attempts of the fixture's 0.2 s"
+
+
+async def test_send_data_to_a_room_that_does_not_exist_is_unavailable_after_the_rpc_timeout(
+    lk, livekit_sim_bare
+):
+    started = time.monotonic()
+    error = await fails_with(lk.room.send_data(api.SendDataRequest(room="ghost", data=b"hi")))
+    assert (error.code, error.message, error.status) == (
+        "unavailable",
+        "twirp error unknown: no response from servers",
         503,
     )
     assert time.monotonic() - started >= 0.2
+    assert livekit_sim_bare.state()["data_messages"] == []
+
+
+async def test_update_subscriptions_for_an_unknown_participant_is_unavailable(lk, livekit_sim_bare):
+    livekit_sim_bare.join("stage", "host-1")
+    started = time.monotonic()
+    error = await fails_with(
+        lk.room.update_subscriptions(
+            api.UpdateSubscriptionsRequest(
+                room="stage", identity="ghost", track_sids=["TR_x"], subscribe=True
+            )
+        )
+    )
+    assert (error.code, error.message, error.status) == (
+        "unavailable",
+        "twirp error unknown: no response from servers",
+        503,
+    )
+    assert time.monotonic() - started >= 0.2
+
+
+async def test_a_participant_not_active_a_minute_after_joining_is_aborted_as_join_failure(
+    lk, livekit_sim_bare
+):
+    livekit_sim_bare.join("stage", "host-1")
+    livekit_sim_bare.join("stage", "flaky-1", connect=False)
+    livekit_sim_bare.clear_outbox()
+    livekit_sim_bare.advance(59)
+    still = await lk.room.list_participants(api.ListParticipantsRequest(room="stage"))
+    assert sorted(p.identity for p in still.participants) == ["flaky-1", "host-1"]
+    livekit_sim_bare.advance(1)
+    after = await lk.room.list_participants(api.ListParticipantsRequest(room="stage"))
+    assert [p.identity for p in after.participants] == ["host-1"]
+    (aborted,) = livekit_sim_bare.outbox()
+    body = json.loads(aborted["body"])
+    assert body["event"] == "participant_connection_aborted"
+    assert (body["participant"]["identity"], body["participant"]["disconnectReason"]) == (
+        "flaky-1",
+        "JOIN_FAILURE",
+    )
 
 
 # -- updating participants ------------------------------------------------------------
@@ -414,8 +486,35 @@ async def test_a_permission_update_replaces_every_field_and_unpublishes_tracks(
     (participant,) = livekit_sim_bare.room("stage")["participants"]
     assert participant["tracks"] == []
     assert participant["permission"]["can_publish"] is False
-    assert livekit_sim_bare.room("stage")["num_publishers"] == 0
+    assert livekit_sim_bare.room("stage")["num_publishers"] == 1, "is_publisher stays set"
     assert livekit_sim_bare.events() == ["track_unpublished", "track_unpublished"]
+
+
+async def test_can_publish_sources_unpublishes_the_tracks_it_no_longer_allows(lk, livekit_sim_bare):
+    livekit_sim_bare.join("stage", "host-1", publish=["camera", "microphone"])
+    livekit_sim_bare.clear_outbox()
+    updated = await lk.room.update_participant(
+        api.UpdateParticipantRequest(
+            room="stage",
+            identity="host-1",
+            permission=api.ParticipantPermission(
+                can_publish=True,
+                can_subscribe=True,
+                can_publish_sources=[api.TrackSource.MICROPHONE],
+            ),
+        )
+    )
+    assert [t.source for t in updated.tracks] == [api.TrackSource.MICROPHONE]
+    (unpublished,) = livekit_sim_bare.outbox()
+    assert unpublished["event"] == "track_unpublished"
+    assert json.loads(unpublished["body"])["track"]["source"] == "CAMERA"
+    with pytest.raises(SimControlError) as refused:
+        livekit_sim_bare.publish("stage", "host-1", "camera")
+    assert (refused.value.status, refused.value.error) == (
+        403,
+        "failed to publish track, insufficient permissions",
+    )
+    livekit_sim_bare.publish("stage", "host-1", "microphone")
 
 
 async def test_update_participant_refuses_oversized_metadata_and_leaves_it_alone(
@@ -510,7 +609,8 @@ async def test_create_room_refuses_oversized_metadata(lk, livekit_sim_bare):
         lk.room.create_room(api.CreateRoomRequest(name="stage", metadata="x" * (512 * 1024 + 1)))
     )
     assert (error.code, error.status) == ("invalid_argument", 400)
-    assert error.message.startswith("twirp error unknown: ")
+    assert error.message == "metadata size exceeds limits 524288", "a native twirp error"
+    assert error.metadata == {"argument": "metadata size exceeds limits"}
     assert livekit_sim_bare.state()["rooms"] == []
 
 

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
+import itertools
 import json
 import threading
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import jwt
 import pytest
 from aiohttp import web
 from livekit import api
+from livekit.protocol import models
+from livekit.protocol import webhook as webhook_pb
 
 from monitoring.livekit_sim import SimServer
+from monitoring.livekit_sim.state import new_sid
+from monitoring.livekit_sim.webhooks import WebhookNotifier
 from tests.fixtures.livekit import SimHandle
 
 
@@ -150,6 +158,48 @@ def test_egress_events_carry_the_egress_and_a_minimal_room(livekit_sim_bare):
     assert received[0].room.name == "stage" and received[0].room.num_participants == 0
 
 
+def bodies(sim: SimHandle) -> list[dict[str, Any]]:
+    return [json.loads(item["body"]) for item in sim.outbox()]
+
+
+def test_room_finished_carries_no_end_reason(livekit_sim_bare):
+    livekit_sim_bare.create_room("stage", empty_timeout=5)
+    livekit_sim_bare.clear_outbox()
+    livekit_sim_bare.advance(5)
+    (finished,) = bodies(livekit_sim_bare)
+    assert set(finished) == {"event", "room", "id", "createdAt"}
+    assert finished["event"] == "room_finished"
+
+
+def test_track_events_carry_a_room_of_only_its_sid_and_name(livekit_sim_bare):
+    joined = livekit_sim_bare.join("stage", "host-1", metadata="m")
+    livekit_sim_bare.clear_outbox()
+    track = livekit_sim_bare.publish("stage", "host-1", "camera")
+    livekit_sim_bare.unpublish("stage", "host-1", track["sid"])
+    sid = livekit_sim_bare.room("stage")["sid"]
+    events = bodies(livekit_sim_bare)
+    assert [e["event"] for e in events] == ["track_published", "track_unpublished"]
+    assert [e["room"] for e in events] == [{"sid": sid, "name": "stage"}] * 2
+    assert events[0]["participant"] == {"sid": joined["sid"], "identity": "host-1"}
+
+
+def test_egress_events_carry_a_room_of_only_its_sid_and_name(livekit_sim_bare):
+    livekit_sim_bare.join("stage", "host-1")
+    livekit_sim_bare.clear_outbox()
+    livekit_sim_bare.start_egress("stage")
+    (started,) = bodies(livekit_sim_bare)
+    assert started["room"] == {"sid": livekit_sim_bare.room("stage")["sid"], "name": "stage"}
+
+
+def test_ingress_events_carry_a_room_with_only_its_name(livekit_sim_bare):
+    ingress = livekit_sim_bare.create_ingress("stage")
+    livekit_sim_bare.publish_ingress(ingress["ingress_id"])
+    livekit_sim_bare.end_ingress(ingress["ingress_id"])
+    ingress_events = [e for e in bodies(livekit_sim_bare) if e["event"].startswith("ingress_")]
+    assert [e["event"] for e in ingress_events] == ["ingress_started", "ingress_ended"]
+    assert [e["room"] for e in ingress_events] == [{"name": "stage"}] * 2, "no sid"
+
+
 def test_a_client_that_never_connected_aborts_instead_of_leaving(livekit_sim_bare):
     livekit_sim_bare.join("stage", "host-1")
     livekit_sim_bare.join("stage", "flaky-1", connect=False)
@@ -240,34 +290,117 @@ def test_events_keep_their_order_within_a_room(livekit_sim_bare, receiver):
     ]
 
 
-async def test_events_older_than_30_seconds_are_dropped_not_retried_forever():
-    """In-process use: a `SimServer` on the test's own loop, with a short maximum age."""
-    attempts = []
-
-    async def always_failing(request: web.Request) -> web.Response:
-        attempts.append(time.monotonic())
-        return web.Response(status=500)
-
+@contextlib.asynccontextmanager
+async def in_process(
+    hook: Any, **server_options: Any
+) -> AsyncIterator[tuple[SimServer, aiohttp.ClientSession]]:
+    """A `SimServer` on the test's own loop posting to ``hook``, and an HTTP session."""
     app = web.Application()
-    app.router.add_post("/hook", always_failing)
+    app.router.add_post("/hook", hook)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
-    server = SimServer("key", "s" * 40, webhook_url=f"http://127.0.0.1:{port}/hook")
+    server = SimServer(
+        "key", "s" * 40, webhook_url=f"http://127.0.0.1:{port}/hook", **server_options
+    )
     await server.start("127.0.0.1", 0)
     try:
-        server.notifier.max_age_seconds = 0.5
-        server.state.create_room(name="stage")
-        await server.notifier.flush()
-        outcomes = [e["outcome"] for e in server.notifier.log]
+        async with aiohttp.ClientSession() as http:
+            yield server, http
     finally:
         await server.stop()
         await runner.cleanup()
-    assert outcomes[-1] == "expired"
-    assert 2 <= len(attempts) <= 5, "backoff grows between attempts"
-    assert set(outcomes[:-1]) == {"retried"}
+
+
+def bare_event(name: str, room: str = "stage") -> webhook_pb.WebhookEvent:
+    return webhook_pb.WebhookEvent(event=name, id=new_sid("EV_"), room=models.Room(name=room))
+
+
+def test_the_backoff_is_1_2_4_seconds_and_so_on_capped_at_30():
+    notifier = WebhookNotifier(api_key="key", api_secret="s" * 40)
+    assert [notifier.retry_wait(n) for n in range(1, 7)] == [1, 2, 4, 8, 16, 30]
+
+
+async def test_a_failing_receiver_gets_at_most_five_attempts_with_doubling_waits():
+    attempts: list[float] = []
+
+    async def always_failing(request: web.Request) -> web.Response:
+        attempts.append(time.monotonic())
+        return web.Response(status=500)
+
+    async with in_process(always_failing, webhook_retry_base_seconds=0.05) as (server, _):
+        server.state.create_room(name="stage")
+        await server.notifier.flush()
+        outcomes = [e["outcome"] for e in server.notifier.log]
+    waits = [later - earlier for earlier, later in itertools.pairwise(attempts)]
+    assert len(attempts) == 5
+    assert outcomes == ["retried"] * 4 + ["failed"]
+    assert all(wait >= 0.05 * 2**n * 0.9 for n, wait in enumerate(waits)), waits
+
+
+async def test_a_slow_receiver_is_waited_for_not_sent_the_event_twice():
+    seen: list[str] = []
+
+    async def slow(request: web.Request) -> web.Response:
+        seen.append(json.loads(await request.read())["id"])
+        await asyncio.sleep(5.5)
+        return web.Response(status=200)
+
+    async with in_process(slow) as (server, _):
+        server.state.create_room(name="stage")
+        await server.notifier.flush()
+        outcomes = [(e["outcome"], e["status"]) for e in server.notifier.log]
+    assert len(seen) == 1, "no client timeout"
+    assert outcomes == [("sent", 200)]
+
+
+async def test_a_queue_holds_at_most_200_events_and_counts_the_ones_it_drops():
+    release = asyncio.Event()
+    delivered: list[str] = []
+
+    async def blocked(request: web.Request) -> web.Response:
+        await release.wait()
+        delivered.append(json.loads(await request.read())["event"])
+        return web.Response(status=200)
+
+    async with in_process(blocked) as (server, http):
+        for _ in range(250):
+            server.notifier.enqueue(bare_event("participant_joined"), "stage")
+        server.notifier.enqueue(bare_event("egress_started"), "EG_own_queue")
+        async with http.get(server.url + "/sim/webhooks/stats") as response:
+            stats = await response.json()
+        release.set()
+        await server.notifier.flush()
+    assert stats["num_dropped"] == 50
+    assert stats["queued"]["stage"] == 199, "200 held, one of them in flight"
+    assert delivered.count("participant_joined") == 200
+    assert delivered.count("egress_started") == 1, "the egress id has a queue of its own"
+
+
+async def test_an_event_taken_off_its_queue_older_than_30_seconds_is_dropped_and_counted():
+    """In-process use with a short maximum age: a slow receiver holds the room's queue."""
+    received: list[str] = []
+
+    async def slow_first(request: web.Request) -> web.Response:
+        event = json.loads(await request.read())["event"]
+        received.append(event)
+        if event == "room_started":
+            await asyncio.sleep(0.8)
+        return web.Response(status=200)
+
+    async with in_process(slow_first) as (server, http):
+        server.notifier.max_age_seconds = 0.5
+        server.state.create_room(name="stage")
+        server.state.join(room="stage", identity="host-1")
+        await server.notifier.flush()
+        async with http.get(server.url + "/sim/webhooks/stats") as response:
+            stats = await response.json()
+        outcomes = [(e["event"], e["outcome"]) for e in server.notifier.log]
+    assert received == ["room_started"]
+    assert outcomes == [("room_started", "sent"), ("participant_joined", "expired")]
+    assert stats["num_dropped"] == 1
 
 
 # -- faults -----------------------------------------------------------------------------

@@ -137,7 +137,7 @@ async def test_only_post_is_routed(http, livekit_sim_bare):
 
 
 async def test_a_body_over_10_mib_is_a_plain_text_413(http, livekit_sim_bare):
-    status, content_type, _ = await post(
+    status, content_type, text = await post(
         http,
         livekit_sim_bare,
         f"{ROOM_SERVICE}/CreateRoom",
@@ -147,7 +147,7 @@ async def test_a_body_over_10_mib_is_a_plain_text_413(http, livekit_sim_bare):
             "Content-Type": "application/protobuf",
         },
     )
-    assert (status, content_type) == (413, "text/plain")
+    assert (status, content_type, text) == (413, "text/plain", "request body too large")
     assert livekit_sim_bare.state()["rooms"] == []
 
 
@@ -171,7 +171,7 @@ async def test_auth_middleware_failures_are_plain_text_401s(
         json={},
         headers={"Authorization": authorization},
     )
-    assert (status, content_type, text.rstrip("\n")) == (401, "text/plain", message)
+    assert (status, content_type, text) == (401, "text/plain", message), "no trailing newline"
 
 
 async def test_an_unknown_key_is_a_plain_text_invalid_api_key(http, livekit_sim_bare):
@@ -183,7 +183,7 @@ async def test_an_unknown_key_is_a_plain_text_invalid_api_key(http, livekit_sim_
         json={},
         headers={"Authorization": f"Bearer {foreign.to_jwt()}"},
     )
-    assert (status, content_type, text.strip()) == (401, "text/plain", "invalid API key")
+    assert (status, content_type, text) == (401, "text/plain", "invalid API key")
 
 
 async def test_a_bad_signature_names_the_reason(http, livekit_sim_bare):
@@ -222,3 +222,157 @@ async def test_domain_errors_carry_the_twirp_prefix_and_no_meta(http, livekit_si
         "code": "not_found",
         "msg": "twirp error unknown: requested room does not exist",
     }
+
+
+# -- shared/LIVEKIT.md, one row per corrected fact -----------------------------------
+
+
+async def raw(
+    http: aiohttp.ClientSession, sim: SimHandle, path: str, **kwargs: Any
+) -> tuple[int, str, str]:
+    """Status, the Content-Type header exactly as sent, and the body."""
+    async with http.post(sim.url + path, **kwargs) as response:
+        return response.status, response.headers.get("Content-Type", ""), await response.text()
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "grants", "status"),
+    [
+        ("/CreateRoom", {"name": "stage"}, {"room_create": True}, 200),
+        ("/DeleteRoom", {"room": "ghost"}, {"room_create": True}, 404),
+        ("/ListRooms", {}, None, 401),
+    ],
+)
+async def test_every_json_answer_says_exactly_application_json(
+    http, livekit_sim_bare, path, payload, grants, status
+):
+    headers = bearer(livekit_sim_bare, **grants) if grants else {}
+    answer = await raw(http, livekit_sim_bare, ROOM_SERVICE + path, json=payload, headers=headers)
+    assert answer[:2] == (status, "application/json"), "no charset, as twirp-go writes it"
+
+
+def finished_egress(sim: SimHandle) -> dict[str, Any]:
+    sim.join("stage", "host-1")
+    egress = sim.start_egress("stage")
+    sim.stop_egress(egress["egress_id"])
+    return {"egress_id": egress["egress_id"]}
+
+
+PREFIX = "twirp error unknown: "
+ERROR_ROWS = [
+    # (LiveKit method, setup returning the request, grants, status, code, msg, meta)
+    (
+        "RoomService/DeleteRoom",
+        lambda sim: {"room": "ghost"},
+        {"room_create": True},
+        404,
+        "not_found",
+        PREFIX + "requested room does not exist",
+        None,
+    ),
+    (
+        "RoomService/CreateRoom",
+        lambda sim: {"name": "x" * 257},
+        {"room_create": True},
+        400,
+        "invalid_argument",
+        PREFIX + "room name length exceeds limits: max length 256",
+        None,
+    ),
+    (
+        "RoomService/CreateRoom",
+        lambda sim: {"name": "stage", "metadata": "x" * (512 * 1024 + 1)},
+        {"room_create": True},
+        400,
+        "invalid_argument",
+        "metadata size exceeds limits 524288",
+        {"argument": "metadata size exceeds limits"},
+    ),
+    (
+        "RoomService/SendData",
+        lambda sim: sim.join("stage", "host-1") and {"room": "stage", "nonce": "aGVsbG8="},
+        {"room_admin": True, "room": "stage"},
+        400,
+        "invalid_argument",
+        "nonce should be 16-bytes or not present, got: 5 bytes",
+        None,
+    ),
+    (
+        "RoomService/SendData",
+        lambda sim: {"room": "ghost", "data": "aGk="},
+        {"room_admin": True, "room": "ghost"},
+        503,
+        "unavailable",
+        PREFIX + "no response from servers",
+        None,
+    ),
+    (
+        "RoomService/UpdateSubscriptions",
+        lambda sim: sim.join("stage", "host-1") and {"room": "stage", "identity": "ghost"},
+        {"room_admin": True, "room": "stage"},
+        503,
+        "unavailable",
+        PREFIX + "no response from servers",
+        None,
+    ),
+    (
+        "RoomService/MutePublishedTrack",
+        lambda sim: {"room": "stage", "identity": "ghost", "track_sid": "TR_x", "muted": True},
+        {"room_admin": True, "room": "stage"},
+        503,
+        "unavailable",
+        PREFIX + "no response from servers",
+        None,
+    ),
+    (
+        "RoomService/MutePublishedTrack",
+        lambda sim: (
+            sim.join("stage", "host-1", publish=["audio"])
+            and {"room": "stage", "identity": "host-1", "track_sid": "TR_x", "muted": False}
+        ),
+        {"room_admin": True, "room": "stage"},
+        412,
+        "failed_precondition",
+        "remote unmute not enabled",
+        None,
+    ),
+    (
+        "Egress/StopEgress",
+        finished_egress,
+        {"room_record": True},
+        412,
+        "failed_precondition",
+        "egress with status EGRESS_COMPLETE cannot be stopped",
+        None,
+    ),
+    (
+        "Egress/ListEgress",
+        lambda sim: {"egress_id": "EG_nope"},
+        {"room_record": True},
+        404,
+        "not_found",
+        PREFIX + "egress does not exist",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "setup", "grants", "status", "code", "msg", "meta"),
+    ERROR_ROWS,
+    ids=[f"{row[0]}-{row[3]}" for row in ERROR_ROWS],
+)
+async def test_errors_carry_the_prefix_only_where_livekits_internal_rpc_adds_it(
+    http, livekit_sim_bare, method, setup, grants, status, code, msg, meta
+):
+    payload = setup(livekit_sim_bare)
+    answer = await raw(
+        http,
+        livekit_sim_bare,
+        f"/twirp/livekit.{method}",
+        json=payload,
+        headers=bearer(livekit_sim_bare, **grants),
+    )
+    expected = {"code": code, "msg": msg, **({"meta": meta} if meta else {})}
+    assert answer[:2] == (status, "application/json")
+    assert json.loads(answer[2]) == expected

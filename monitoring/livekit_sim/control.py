@@ -1,7 +1,11 @@
 """The /sim/ control API: drive the simulator as real clients, recorders and encoders would.
 
-JSON in, JSON out, no auth. Errors are `{"error": "..."}` with 400 (bad input)
-or 404 (unknown room, participant, track, egress or ingress).
+JSON in, JSON out, no auth. Errors are `{"error": "..."}` with 400 (bad input),
+403 (what a real client may not do, e.g. publish a source its permission does not
+allow) or 404 (unknown room, participant, track, egress or ingress).
+
+Names are path segments, percent-encoded: a room or identity may hold any character
+LiveKit accepts (`{`, `}`, `/`, `%`, spaces ...).
 """
 
 from __future__ import annotations
@@ -27,11 +31,19 @@ if TYPE_CHECKING:
     from .server import SimServer
 
 routes = web.RouteTableDef()
+# A path segment as it arrives (aiohttp keeps %2F and %25 encoded and unquotes the
+# match): any name LiveKit accepts, braces included, not only `[^{}/]+`.
+SEGMENT = "[^/]+"
+ROOM = "/sim/rooms/{room:" + SEGMENT + "}"
+PARTICIPANT = ROOM + "/participants/{identity:" + SEGMENT + "}"
 View = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class BadInput(Exception):
     pass
+
+
+CONTROL_STATUS = {"not_found": 404, "permission_denied": 403}
 
 
 def error(status: int, message: str) -> web.Response:
@@ -47,7 +59,7 @@ def control(view: View) -> View:
         except BadInput as exc:
             return error(400, str(exc))
         except SimError as exc:
-            return error(404 if exc.code == "not_found" else 400, exc.message)
+            return error(CONTROL_STATUS.get(exc.code, 400), exc.message)
 
     return wrapped
 
@@ -123,7 +135,7 @@ async def create_room(request: web.Request) -> web.StreamResponse:
     return web.json_response(room_json(server.state, room))
 
 
-@routes.post("/sim/rooms/{room}/participants")
+@routes.post(ROOM + "/participants")
 @control
 async def join(request: web.Request) -> web.StreamResponse:
     data = await body(request)
@@ -146,11 +158,12 @@ async def join(request: web.Request) -> web.StreamResponse:
         publish=publish,
         can_publish=field(data, "can_publish", bool, True),
         connect=field(data, "connect", bool, True),
+        hidden=field(data, "hidden", bool, False),
     )
     return web.json_response(participant_json(participant))
 
 
-@routes.post("/sim/rooms/{room}/participants/{identity}/connect")
+@routes.post(PARTICIPANT + "/connect")
 @control
 async def connect(request: web.Request) -> web.StreamResponse:
     participant = sim(request).state.connect(
@@ -166,13 +179,13 @@ async def _disconnect(request: web.Request, reason: int) -> web.StreamResponse:
     return web.json_response(participant_json(participant))
 
 
-@routes.post("/sim/rooms/{room}/participants/{identity}/leave")
+@routes.post(PARTICIPANT + "/leave")
 @control
 async def leave(request: web.Request) -> web.StreamResponse:
     return await _disconnect(request, models.DisconnectReason.CLIENT_INITIATED)
 
 
-@routes.post("/sim/rooms/{room}/participants/{identity}/drop")
+@routes.post(PARTICIPANT + "/drop")
 @control
 async def drop(request: web.Request) -> web.StreamResponse:
     """Network loss: the signal connection closed without a goodbye."""
@@ -185,7 +198,7 @@ async def drop(request: web.Request) -> web.StreamResponse:
     return await _disconnect(request, reason)
 
 
-@routes.post("/sim/rooms/{room}/participants/{identity}/tracks")
+@routes.post(PARTICIPANT + "/tracks")
 @control
 async def publish(request: web.Request) -> web.StreamResponse:
     data = await body(request)
@@ -202,7 +215,7 @@ async def publish(request: web.Request) -> web.StreamResponse:
     return web.json_response(track_json(track))
 
 
-@routes.delete("/sim/rooms/{room}/participants/{identity}/tracks/{track}")
+@routes.delete(PARTICIPANT + "/tracks/{track:[^/]+}")
 @control
 async def unpublish(request: web.Request) -> web.StreamResponse:
     track = sim(request).state.unpublish(
@@ -213,7 +226,7 @@ async def unpublish(request: web.Request) -> web.StreamResponse:
     return web.json_response(track_json(track))
 
 
-@routes.post("/sim/rooms/{room}/participants/{identity}/tracks/{track}/mute")
+@routes.post(PARTICIPANT + "/tracks/{track:[^/]+}/mute")
 @control
 async def mute(request: web.Request) -> web.StreamResponse:
     data = await body(request)
@@ -228,7 +241,7 @@ async def mute(request: web.Request) -> web.StreamResponse:
     return web.json_response(track_json(track))
 
 
-@routes.post("/sim/rooms/{room}/egress")
+@routes.post(ROOM + "/egress")
 @control
 async def start_egress(request: web.Request) -> web.StreamResponse:
     await body(request)
@@ -236,7 +249,7 @@ async def start_egress(request: web.Request) -> web.StreamResponse:
     return web.json_response(egress_json(info))
 
 
-@routes.post("/sim/egress/{egress_id}/stop")
+@routes.post("/sim/egress/{egress_id:[^/]+}/stop")
 @control
 async def stop_egress(request: web.Request) -> web.StreamResponse:
     state = sim(request).state
@@ -245,7 +258,7 @@ async def stop_egress(request: web.Request) -> web.StreamResponse:
     return web.json_response(egress_json(state.get_egress(egress_id)))
 
 
-@routes.post("/sim/rooms/{room}/ingress")
+@routes.post(ROOM + "/ingress")
 @control
 async def create_ingress(request: web.Request) -> web.StreamResponse:
     data = await body(request)
@@ -259,14 +272,14 @@ async def create_ingress(request: web.Request) -> web.StreamResponse:
     return web.json_response(ingress_json(info))
 
 
-@routes.post("/sim/ingress/{ingress_id}/publish")
+@routes.post("/sim/ingress/{ingress_id:[^/]+}/publish")
 @control
 async def publish_ingress(request: web.Request) -> web.StreamResponse:
     info = sim(request).state.publish_ingress(ingress_id=request.match_info["ingress_id"])
     return web.json_response(ingress_json(info))
 
 
-@routes.post("/sim/ingress/{ingress_id}/end")
+@routes.post("/sim/ingress/{ingress_id:[^/]+}/end")
 @control
 async def end_ingress(request: web.Request) -> web.StreamResponse:
     info = sim(request).state.end_ingress(ingress_id=request.match_info["ingress_id"])
@@ -336,6 +349,12 @@ async def clear_outbox(request: web.Request) -> web.StreamResponse:
 async def flush(request: web.Request) -> web.StreamResponse:
     await sim(request).notifier.flush()
     return web.json_response({"ok": True})
+
+
+@routes.get("/sim/webhooks/stats")
+@control
+async def webhook_stats(request: web.Request) -> web.StreamResponse:
+    return web.json_response(sim(request).notifier.stats())
 
 
 @routes.get("/sim/webhooks/log")

@@ -33,7 +33,7 @@ class SimServer:
         *,
         activity: int = 0,
         unavailable_delay: float = 1.0,
-        webhook_retry_base_seconds: float = 0.1,
+        webhook_retry_base_seconds: float = 1.0,
     ) -> None:
         if not api_key or not api_secret:
             raise ValueError("the simulator needs an API key and secret")

@@ -26,6 +26,8 @@ DEFAULT_DEPARTURE_TIMEOUT = 20
 MAX_NAME_LENGTH = 256
 MAX_METADATA_BYTES = 512 * 1024
 MAX_ATTRIBUTES_BYTES = 64 * 1024
+# A participant whose media has not connected this long after joining is dropped.
+JOIN_TIMEOUT_SECONDS = 60
 
 # Participants of these kinds keep nothing alive and are left out of the counts.
 UNCOUNTED_KINDS = (models.ParticipantInfo.Kind.AGENT, models.ParticipantInfo.Kind.EGRESS)
@@ -57,15 +59,38 @@ def new_sid(prefix: str) -> str:
 class SimError(Exception):
     """A failure LiveKit would report: a Twirp code and its message.
 
-    ``domain`` errors come out of LiveKit's services and carry the
-    ``twirp error unknown: `` prefix on the wire; transport-level ones do not.
+    ``domain`` errors passed through LiveKit's internal RPC layer and carry the
+    ``twirp error unknown: `` prefix on the wire; errors the service writes as
+    native Twirp errors (``domain=False``) do not. ``meta`` is the Twirp meta.
     """
 
-    def __init__(self, code: str, message: str, *, domain: bool = True) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        domain: bool = True,
+        meta: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.domain = domain
+        self.meta = meta
+
+
+def exceeds_limit(what: str, limit: int) -> SimError:
+    """`twirp.InvalidArgumentError(what, limit)`, as LiveKit writes a size limit."""
+    return SimError("invalid_argument", f"{what} {limit}", domain=False, meta={"argument": what})
+
+
+def metadata_too_large() -> SimError:
+    return exceeds_limit("metadata size exceeds limits", MAX_METADATA_BYTES)
+
+
+def insufficient_permissions() -> SimError:
+    """What a real client's publish raises when its permission does not allow it."""
+    return SimError("permission_denied", "failed to publish track, insufficient permissions")
 
 
 def room_not_found() -> SimError:
@@ -119,6 +144,12 @@ def _counts(participant: models.ParticipantInfo) -> bool:
     return participant.kind not in UNCOUNTED_KINDS
 
 
+def _may_publish(permission: models.ParticipantPermission, source: int) -> bool:
+    """`can_publish` and, when it is a non-empty list, `can_publish_sources`."""
+    allowed = permission.can_publish_sources
+    return permission.can_publish and (not allowed or source in allowed)
+
+
 def _attributes_size(attributes: Any) -> int:
     return sum(len(k.encode()) + len(v.encode()) for k, v in attributes.items())
 
@@ -153,8 +184,14 @@ class SimState:
         return models.ParticipantInfo(sid=p.sid, identity=p.identity)
 
     def _minimal_room(self, name: str) -> models.Room:
+        """The `{sid, name}` room of track and egress events."""
         room = self.rooms.get(name)
         return models.Room(sid=room.info.sid if room else "", name=name)
+
+    @staticmethod
+    def _name_only_room(name: str) -> models.Room:
+        """Ingress events name the room and carry no sid."""
+        return models.Room(name=name)
 
     # -- rooms ----------------------------------------------------------------
 
@@ -167,9 +204,10 @@ class SimState:
     def room_info(self, room: SimRoom) -> models.Room:
         info = models.Room()
         info.CopyFrom(room.info)
-        counted = [p for p in room.participants.values() if _counts(p)]
-        info.num_participants = len(counted)
-        info.num_publishers = sum(1 for p in counted if p.is_publisher)
+        # Hidden participants count; agents and egress do not. Every participant whose
+        # (sticky) is_publisher is set counts as a publisher, agents included.
+        info.num_participants = sum(1 for p in room.participants.values() if _counts(p))
+        info.num_publishers = sum(1 for p in room.participants.values() if p.is_publisher)
         info.active_recording = any(
             e.room_name == room.info.name and e.status in ACTIVE_EGRESS
             for e in self.egress.values()
@@ -190,9 +228,12 @@ class SimState:
         if not name:
             raise SimError("invalid_argument", "room name is required")
         if len(name) > MAX_NAME_LENGTH:
-            raise SimError("invalid_argument", "name length exceeds limits")
+            raise SimError(
+                "invalid_argument",
+                f"room name length exceeds limits: max length {MAX_NAME_LENGTH}",
+            )
         if len(metadata.encode()) > MAX_METADATA_BYTES:
-            raise SimError("invalid_argument", "metadata size exceeds limits")
+            raise metadata_too_large()
         existing = self.rooms.get(name)
         if existing is not None:
             return existing, False
@@ -217,7 +258,7 @@ class SimState:
     def update_room_metadata(self, *, room: str, metadata: str) -> models.Room:
         sim_room = self.get_room(room)
         if len(metadata.encode()) > MAX_METADATA_BYTES:
-            raise SimError("invalid_argument", "metadata size exceeds limits")
+            raise metadata_too_large()
         sim_room.info.metadata = metadata
         sim_room.info.version.unix_micro = int(self.clock.now() * 1_000_000)
         sim_room.info.version.ticks += 1
@@ -236,15 +277,24 @@ class SimState:
                 self.stop_egress(egress_id=egress.egress_id)
         finished = self.room_info(room)
         del self.rooms[name]
-        end_reason = (
-            models.RoomEndReason.ROOM_END_API_DELETE
-            if reason == models.DisconnectReason.ROOM_DELETED
-            else models.RoomEndReason.ROOM_END_IDLE_TIMEOUT
-        )
-        self._emit("room_finished", name, room=finished, room_end_reason=end_reason)
+        # WebhookEvent has no end-reason field in LiveKit's own events.
+        self._emit("room_finished", name, room=finished)
+
+    def abort_stale_joins(self) -> list[tuple[str, str]]:
+        """Remove participants still not ACTIVE a minute after joining (JOIN_FAILURE)."""
+        now = self.clock.now()
+        aborted = []
+        for name, room in list(self.rooms.items()):
+            for identity, p in list(room.participants.items()):
+                stale = now - p.joined_at_ms / 1000 >= JOIN_TIMEOUT_SECONDS
+                if p.state != models.ParticipantInfo.State.ACTIVE and stale:
+                    self._disconnect(room, identity, models.DisconnectReason.JOIN_FAILURE)
+                    aborted.append((name, identity))
+        return aborted
 
     def check_closing(self) -> list[str]:
-        """Close every room whose empty or departure timeout has run out."""
+        """Abort stale joins, then close every room whose empty or departure timeout ran out."""
+        self.abort_stale_joins()
         now = self.clock.now()
         closed = []
         for name, room in list(self.rooms.items()):
@@ -282,11 +332,13 @@ class SimState:
         publish: list[str] | None = None,
         can_publish: bool = True,
         connect: bool = True,
+        hidden: bool = False,
     ) -> models.ParticipantInfo:
         """A client joins, as a real one would with a join token.
 
         The room is created on first join. ``connect=False`` leaves the participant
-        JOINING (its media never connected) until `connect` is called.
+        JOINING (its media never connected) until `connect` is called; a minute later
+        it is removed (`abort_stale_joins`). ``hidden`` is the token's hidden grant.
         """
         if not identity:
             raise SimError("invalid_argument", "identity is required")
@@ -333,7 +385,7 @@ class SimState:
                 can_subscribe=True,
                 can_publish=can_publish,
                 can_publish_data=True,
-                hidden=kind_value == models.ParticipantInfo.Kind.EGRESS,
+                hidden=hidden or kind_value == models.ParticipantInfo.Kind.EGRESS,
                 recorder=kind_value == models.ParticipantInfo.Kind.EGRESS,
                 agent=kind_value == models.ParticipantInfo.Kind.AGENT,
             ),
@@ -406,9 +458,9 @@ class SimState:
     ) -> models.ParticipantInfo:
         participant = self.get_participant(room=room, identity=identity)
         if len(name) > MAX_NAME_LENGTH:
-            raise SimError("invalid_argument", "name length exceeds limits")
+            raise exceeds_limit("name length exceeds limits", MAX_NAME_LENGTH)
         if len(metadata.encode()) > MAX_METADATA_BYTES:
-            raise SimError("invalid_argument", "metadata size exceeds limits")
+            raise metadata_too_large()
         merged = dict(participant.attributes)
         for key, value in (attributes or {}).items():
             if value == "":
@@ -416,7 +468,7 @@ class SimState:
             else:
                 merged[key] = value
         if _attributes_size(merged) > MAX_ATTRIBUTES_BYTES:
-            raise SimError("invalid_argument", "attribute size exceeds limits")
+            raise exceeds_limit("attribute size exceeds limits", MAX_ATTRIBUTES_BYTES)
         if name:
             participant.name = name
         if metadata:
@@ -425,9 +477,9 @@ class SimState:
         participant.attributes.update(merged)
         if permission is not None:
             participant.permission.CopyFrom(permission)
-            if not permission.can_publish:
-                sim_room = self.rooms[room]
-                for track in list(participant.tracks):
+            sim_room = self.rooms[room]
+            for track in list(participant.tracks):
+                if not _may_publish(participant.permission, track.source):
                     self._unpublish(sim_room, participant, track.sid)
         participant.version += 1
         return participant
@@ -443,12 +495,9 @@ class SimState:
             raise SimError("invalid_argument", f"unknown track source {source!r}")
         if participant.state != models.ParticipantInfo.State.ACTIVE:
             raise SimError("failed_precondition", "participant is not connected")
-        if not participant.permission.can_publish:
-            raise SimError("permission_denied", "participant may not publish")
-        allowed = participant.permission.can_publish_sources
         source_value, track_type = SOURCES[source]
-        if allowed and source_value not in allowed:
-            raise SimError("permission_denied", f"participant may not publish {source}")
+        if not _may_publish(participant.permission, source_value):
+            raise insufficient_permissions()
         track = models.TrackInfo(
             sid=new_sid("TR_"),
             type=track_type,
@@ -464,7 +513,7 @@ class SimState:
         self._emit(
             "track_published",
             room,
-            room=self.room_info(self.rooms[room]),
+            room=self._minimal_room(room),
             participant=self._minimal_participant(participant),
             track=track,
         )
@@ -483,11 +532,11 @@ class SimState:
         track = models.TrackInfo()
         track.CopyFrom(participant.tracks[index])
         del participant.tracks[index]
-        participant.is_publisher = len(participant.tracks) > 0
+        # is_publisher is only ever set to true: it stays until the participant leaves.
         self._emit(
             "track_unpublished",
             room.info.name,
-            room=self.room_info(room),
+            room=self._minimal_room(room.info.name),
             participant=self._minimal_participant(participant),
             track=track,
         )
@@ -511,7 +560,7 @@ class SimState:
         sim_room = self.get_room(room)
         participant = sim_room.participants[identity]
         if not muted and not sim_room.enable_remote_unmute:
-            raise SimError("failed_precondition", "remote unmute not enabled")
+            raise SimError("failed_precondition", "remote unmute not enabled", domain=False)
         for track in participant.tracks:
             if track.sid == track_sid:
                 track.muted = muted
@@ -533,7 +582,11 @@ class SimState:
     ) -> None:
         sim_room = self.get_room(room)
         if nonce and len(nonce) != 16:
-            raise SimError("invalid_argument", "nonce should be 16-bytes or not present")
+            raise SimError(
+                "invalid_argument",
+                f"nonce should be 16-bytes or not present, got: {len(nonce)} bytes",
+                domain=False,
+            )
         identities = list(destination_identities)
         for sid in destination_sids:
             identities.extend(p.identity for p in sim_room.participants.values() if p.sid == sid)
@@ -572,7 +625,11 @@ class SimState:
         info = self.get_egress(egress_id)
         if info.status not in ACTIVE_EGRESS:
             status = egress_pb.EgressStatus.Name(info.status)
-            raise SimError("failed_precondition", f"egress with status {status} cannot be stopped")
+            raise SimError(
+                "failed_precondition",
+                f"egress with status {status} cannot be stopped",
+                domain=False,
+            )
         now_ns = int(self.clock.now() * 1_000_000_000)
         info.status = egress_pb.EgressStatus.EGRESS_ENDING
         info.updated_at = now_ns
@@ -603,6 +660,8 @@ class SimState:
     def list_egress(
         self, *, room_name: str = "", egress_id: str = "", active: bool = False
     ) -> list[egress_pb.EgressInfo]:
+        if egress_id:
+            self.get_egress(egress_id)
         return [
             e
             for e in self.egress.values()
@@ -676,7 +735,7 @@ class SimState:
             "ingress_started",
             ingress_id,
             ingress_info=info,
-            room=self._minimal_room(info.room_name),
+            room=self._name_only_room(info.room_name),
         )
         return info
 
@@ -685,7 +744,7 @@ class SimState:
         if info.state.status != ingress_pb.IngressState.Status.ENDPOINT_PUBLISHING:
             raise SimError("failed_precondition", "ingress is not publishing")
         room = self.rooms.get(info.room_name)
-        minimal_room = self._minimal_room(info.room_name)
+        minimal_room = self._name_only_room(info.room_name)
         if room is not None and info.participant_identity in room.participants:
             self._disconnect(
                 room, info.participant_identity, models.DisconnectReason.CLIENT_INITIATED
@@ -733,7 +792,6 @@ class SimState:
             "removed": [
                 {"room": r.room, "identity": r.identity, "reason": r.reason} for r in self.removed
             ],
-            "observers": observers_json(self),
         }
 
 
@@ -818,53 +876,3 @@ def ingress_json(i: ingress_pb.IngressInfo) -> dict[str, Any]:
         "ended_at": i.state.ended_at,
     }
 
-
-# -- hidden subscribers joining over /rtc (the console's observers) ------------------
-
-
-def hidden_join(
-    state: SimState,
-    *,
-    room: str,
-    identity: str,
-    name: str,
-    attributes: dict[str, str],
-    grants: dict[str, Any],
-) -> models.ParticipantInfo:
-    """A client joins over signalling with the token's grants (``video`` claims).
-
-    The permission is the token's, as LiveKit sets it; the participant becomes ACTIVE
-    at once (participant_joined fires): the simulator has no media to wait for.
-    """
-    participant = state.join(
-        room=room,
-        identity=identity,
-        name=name,
-        attributes=attributes,
-        can_publish=bool(grants.get("canPublish", True)),
-        connect=False,
-    )
-    permission = participant.permission
-    permission.can_subscribe = bool(grants.get("canSubscribe", True))
-    permission.can_publish = bool(grants.get("canPublish", True))
-    permission.can_publish_data = bool(grants.get("canPublishData", True))
-    permission.can_update_metadata = bool(grants.get("canUpdateOwnMetadata", False))
-    permission.hidden = bool(grants.get("hidden", False))
-    return state.connect(room=room, identity=identity)
-
-
-def observers_json(state: SimState) -> list[dict[str, Any]]:
-    """Who is watching which room: every hidden participant that is not egress."""
-    return [
-        {
-            "room": name,
-            "identity": p.identity,
-            "sid": p.sid,
-            "name": p.name,
-            "attributes": dict(p.attributes),
-            "joined_at": p.joined_at,
-        }
-        for name, room in state.rooms.items()
-        for p in room.participants.values()
-        if p.permission.hidden and p.kind != models.ParticipantInfo.Kind.EGRESS
-    ]

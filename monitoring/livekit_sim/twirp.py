@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 DOMAIN_PREFIX = "twirp error unknown: "
+# twirp-go writes exactly this, with no charset (Node's SDK reads `code` only then).
+JSON = "application/json"
+# MutePublishedTrack to a participant nobody hosts: three psrpc attempts time out.
+MUTE_ATTEMPTS = 3
 SERVICES = ("RoomService", "Egress", "Ingress")
 
 STATUS = {
@@ -62,7 +66,23 @@ def twirp_error(code: str, msg: str, meta: dict[str, str] | None = None) -> web.
     body: dict[str, Any] = {"code": code, "msg": msg}
     if meta:
         body["meta"] = meta
-    return web.Response(status=STATUS[code], text=json.dumps(body), content_type="application/json")
+    return json_answer(STATUS[code], json.dumps(body))
+
+
+def json_answer(status: int, text: str) -> web.Response:
+    """A JSON answer whose Content-Type is exactly `application/json`."""
+    return web.Response(status=status, body=text.encode(), headers={"Content-Type": JSON})
+
+
+def plain_text(status: int, text: str) -> web.Response:
+    """A plain-text answer: the error text exactly, with no trailing newline."""
+    return web.Response(status=status, text=text, content_type="text/plain")
+
+
+async def unavailable(server: SimServer, attempts: int = 1) -> SimError:
+    """Routed over LiveKit's internal RPC to a node nobody answers from: wait, then 503."""
+    await asyncio.sleep(server.unavailable_delay * attempts)
+    return SimError("unavailable", "no response from servers")
 
 
 def _method(service: str, name: str) -> Any:
@@ -97,13 +117,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
     try:
         claims = authenticate(request.headers.get("Authorization"), server.keys)
     except AuthFailure as exc:
-        return web.Response(status=401, text=str(exc) + "\n", content_type="text/plain")
+        return plain_text(401, str(exc))
 
     path = request.path
     service_name = request.match_info["service"]
     method_name = request.match_info["method"]
     if service_name not in SERVICES:
-        return web.Response(status=404, text="404 page not found\n", content_type="text/plain")
+        return plain_text(404, "404 page not found")
     route_meta = {"twirp_invalid_route": f"{request.method} {path}"}
     if request.method != "POST":
         return twirp_error(
@@ -123,9 +143,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         )
     body = await _read_body(request)
     if body is None:
-        return web.Response(
-            status=413, text="http: request body too large\n", content_type="text/plain"
-        )
+        return plain_text(413, "request body too large")
     request_class = message_factory.GetMessageClass(method.input_type)
     is_json = content_type == "application/json"
     try:
@@ -146,7 +164,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     except PermissionsDenied:
         return twirp_error("unauthenticated", "permissions denied")
     except SimError as exc:
-        return twirp_error(exc.code, (DOMAIN_PREFIX if exc.domain else "") + exc.message)
+        return twirp_error(exc.code, (DOMAIN_PREFIX if exc.domain else "") + exc.message, exc.meta)
     if is_json:
         text = MessageToJson(
             response,
@@ -154,7 +172,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             always_print_fields_with_no_presence=True,
             indent=None,
         )
-        return web.Response(status=200, text=text, content_type="application/json")
+        return json_answer(200, text)
     return web.Response(
         status=200, body=response.SerializeToString(), content_type="application/protobuf"
     )
@@ -229,9 +247,8 @@ async def mute_published_track(
     require_room_admin(claims, req.room)
     room = server.state.rooms.get(req.room)
     if room is None or req.identity not in room.participants:
-        # The request is routed to the node hosting the participant; nobody answers.
-        await asyncio.sleep(server.unavailable_delay)
-        raise SimError("unavailable", "no response from servers", domain=False)
+        # Routed to the node hosting the participant; nobody answers any attempt.
+        raise await unavailable(server, MUTE_ATTEMPTS)
     track = server.state.mute_published_track(
         room=req.room, identity=req.identity, track_sid=req.track_sid, muted=req.muted
     )
@@ -258,13 +275,24 @@ async def update_subscriptions(
     server: SimServer, req: room_pb.UpdateSubscriptionsRequest, claims: Any
 ) -> Message:
     require_room_admin(claims, req.room)
-    server.state.get_participant(room=req.room, identity=req.identity)
+    room = server.state.rooms.get(req.room)
+    if room is None or req.identity not in room.participants:
+        raise await unavailable(server)
     return room_pb.UpdateSubscriptionsResponse()
 
 
 @handles("RoomService", "SendData")
 async def send_data(server: SimServer, req: room_pb.SendDataRequest, claims: Any) -> Message:
     require_room_admin(claims, req.room)
+    if req.nonce and len(req.nonce) != 16:
+        raise SimError(
+            "invalid_argument",
+            f"nonce should be 16-bytes or not present, got: {len(req.nonce)} bytes",
+            domain=False,
+        )
+    if req.room not in server.state.rooms:
+        # No existence check: the room's node is asked and nobody answers.
+        raise await unavailable(server)
     server.state.send_data(
         room=req.room,
         data=req.data,

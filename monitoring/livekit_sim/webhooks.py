@@ -2,9 +2,13 @@
 
 Each event is serialized once (proto3 JSON of `WebhookEvent`) and signed at send
 time with a raw JWT carrying the body's sha256. Deliveries are queued per key
-(room name, or egress/ingress id) so order holds within a room; transport
-errors, 5xx (but not 501) and 429 are retried with exponential backoff until the
-event is 30 s old, after which it is dropped, as LiveKit does.
+(room name, or egress/ingress id) so order holds within a room, as LiveKit's
+notifier on go-retryablehttp's defaults does: transport errors, 5xx (but not 501)
+and 429 are retried with backoff 1 s, 2 s, 4 s ... (at most 30 s), at most 5
+attempts; there is no client timeout (a slow receiver holds its queue up); a
+queue holds at most 200 events (a new one is dropped when full); an event taken
+off its queue more than 30 s after it was queued is dropped. Both drops are
+counted in ``num_dropped`` (GET /sim/webhooks/stats).
 
 Faults (`drop`, `duplicate`, `delay`, `reorder`) apply with a probability to the
 deliveries queued after they are configured. Without a URL, deliveries are
@@ -31,6 +35,10 @@ from livekit.protocol import webhook as webhook_pb
 CONTENT_TYPE = "application/webhook+json"
 USER_AGENT = "LiveKit"
 MAX_AGE_SECONDS = 30.0
+MAX_ATTEMPTS = 5
+MAX_QUEUE = 200
+# go-retryablehttp's RetryWaitMax, relative to a RetryWaitMin of 1 s.
+MAX_BACKOFF_FACTOR = 30
 TOKEN_TTL_SECONDS = 5 * 60
 MODES = ("normal", "drop", "duplicate", "delay", "reorder")
 # A held (reordered) event goes out on its own if nothing overtakes it by then.
@@ -85,7 +93,7 @@ class WebhookNotifier:
         api_key: str,
         api_secret: str,
         url: str | None = None,
-        retry_base_seconds: float = 0.1,
+        retry_base_seconds: float = 1.0,
         max_age_seconds: float = MAX_AGE_SECONDS,
     ) -> None:
         self.api_key = api_key
@@ -105,6 +113,7 @@ class WebhookNotifier:
         self._idle.set()
         self._session: aiohttp.ClientSession | None = None
         self._random = random.Random()
+        self.num_dropped = 0
 
     # -- configuration --------------------------------------------------------
 
@@ -144,6 +153,7 @@ class WebhookNotifier:
         self.config = WebhookConfig(url=self.default_url)
         self.outbox.clear()
         self.log.clear()
+        self.num_dropped = 0
 
     async def close(self) -> None:
         await self.reset()
@@ -188,6 +198,11 @@ class WebhookNotifier:
             self._put(delivery)
 
     def _put(self, delivery: Delivery) -> None:
+        queue = self._queues.get(delivery.key)
+        if queue is not None and len(queue) >= MAX_QUEUE:
+            self.num_dropped += 1
+            self._record(delivery, "queue_full")
+            return
         self._pending += 1
         self._idle.clear()
         self._queues.setdefault(delivery.key, deque()).append(delivery)
@@ -229,7 +244,23 @@ class WebhookNotifier:
 
     # -- delivery -------------------------------------------------------------
 
+    def retry_wait(self, attempt: int) -> float:
+        """The wait after failed attempt ``attempt`` (1, 2, 4 ... times the base, capped)."""
+        base = self.retry_base_seconds
+        return min(base * 2 ** (attempt - 1), base * MAX_BACKOFF_FACTOR)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "num_dropped": self.num_dropped,
+            "queued": {key: len(queue) for key, queue in self._queues.items()},
+        }
+
     async def _deliver(self, delivery: Delivery) -> None:
+        if time.monotonic() - delivery.queued_at > self.max_age_seconds:
+            # Taken off the queue too late: LiveKit drops it and counts it.
+            self.num_dropped += 1
+            self._record(delivery, "expired")
+            return
         if delivery.delay:
             self._record(delivery, "delayed", delay_ms=int(delivery.delay * 1000))
             await asyncio.sleep(delivery.delay)
@@ -239,12 +270,7 @@ class WebhookNotifier:
             await self._send(delivery)
 
     async def _send(self, delivery: Delivery) -> None:
-        attempt = 0
-        while True:
-            attempt += 1
-            if time.monotonic() - delivery.queued_at > self.max_age_seconds:
-                self._record(delivery, "expired", attempt=attempt)
-                return
+        for attempt in range(1, MAX_ATTEMPTS + 1):
             authorization = sign(delivery.body, api_key=self.api_key, api_secret=self.api_secret)
             url = self.config.url
             if url is None:
@@ -282,12 +308,16 @@ class WebhookNotifier:
             if not retry:
                 self._record(delivery, "sent", status=status, attempt=attempt)
                 return
+            if attempt == MAX_ATTEMPTS:
+                self._record(delivery, "failed", status=status, attempt=attempt, error=error)
+                return
             self._record(delivery, "retried", status=status, attempt=attempt, error=error)
-            await asyncio.sleep(min(self.retry_base_seconds * 2 ** (attempt - 1), 5.0))
+            await asyncio.sleep(self.retry_wait(attempt))
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+            # No client timeout, as LiveKit's notifier: a slow receiver is waited for.
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
         return self._session
 
     def _record(self, delivery: Delivery, outcome: str, **extra: Any) -> None:
