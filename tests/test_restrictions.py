@@ -8,10 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client
 from django.urls import reverse
 
+from monitoring import livekit
 from monitoring.models import AuditEntry, Ban, Restriction, Room
 from monitoring.moderation.actions import participant_warn
 from monitoring.moderation.bans import ban_create, ban_enforce_on_join
@@ -24,6 +26,7 @@ from monitoring.moderation.restrictions import (
     restrictions_expire_due,
 )
 from monitoring.reconciler import reconcile_once
+from tests.fixtures.livekit import SimControlError
 
 pytestmark = pytest.mark.django_db
 
@@ -667,3 +670,26 @@ def test_the_bans_page_shows_how_often_bans_and_restrictions_were_enforced_again
     assert "removed again 2 times" in text
     restrictions = text[text.index('id="restrictions-active"') :]
     assert 'data-identity="loud"' in restrictions and "restricted again 1 time" in restrictions
+
+
+def test_the_simulators_rpc_answer_setting_refuses_bad_input(livekit_sim: Any) -> None:
+    livekit_sim.join("lobby", "loud")
+    with pytest.raises(SimControlError) as bad:
+        rpc_answer(livekit_sim, "lobby", "loud", "maybe")
+    assert bad.value.status == 400 and "ack, refuse, silent" in bad.value.error
+    with pytest.raises(SimControlError) as gone:
+        rpc_answer(livekit_sim, "lobby", "nobody", "ack")
+    assert gone.value.status == 404
+
+
+def test_an_rpc_to_someone_not_in_the_room_fails_as_livekit_fails_it(livekit_sim: Any) -> None:
+    livekit_sim.join("lobby", "host")
+    with pytest.raises(livekit.LiveKitError) as failed:
+        async_to_sync(livekit.perform_rpc)(
+            room="lobby",
+            identity="nobody",
+            method="roomwatch.warning",
+            payload="{}",
+            response_timeout=1,
+        )
+    assert failed.value.status == 503 and failed.value.code == "unavailable"
