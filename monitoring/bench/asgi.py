@@ -2,7 +2,9 @@
 
 Serves ``config.asgi.application`` unchanged and, beside it, ``POST /bench/bare-webhook``
 (``monitoring.bench.bare``), so both are measured on the same daphne in the same run
-while the console's own URLs stay as they are.
+while the console's own URLs stay as they are. With DEBUG off Django serves no static
+files (in production the proxy does): here ``/static/`` is served as ``runserver
+--insecure`` would, so pages opened in a browser load their scripts.
 """
 
 from __future__ import annotations
@@ -10,14 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
 from config.asgi import application as console
 from monitoring.bench import bare
+
+_static = ASGIStaticFilesHandler(console)
 
 
 async def application(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "http" and scope.get("path") == bare.PATH:
         await _bare(scope, receive, send)
+        return
+    if scope["type"] == "http" and scope.get("path", "").startswith(settings.STATIC_URL):
+        await _static(scope, receive, send)
         return
     await console(scope, receive, send)
 

@@ -83,6 +83,7 @@ def load_rooms_remove() -> None:
     """Forget what earlier load runs seeded and recorded."""
     Room.objects.filter(sid__startswith=PREFIX).delete()
     Room.objects.filter(name__startswith="load-").delete()
+    Room.objects.filter(name__startswith="latency-probe").delete()
     InboxEvent.objects.filter(
         event_id__startswith="EV_", room_key__startswith="room:load-"
     ).delete()
