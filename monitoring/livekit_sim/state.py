@@ -792,6 +792,7 @@ class SimState:
             "removed": [
                 {"room": r.room, "identity": r.identity, "reason": r.reason} for r in self.removed
             ],
+            "observers": observers_json(self),
         }
 
 
@@ -876,3 +877,53 @@ def ingress_json(i: ingress_pb.IngressInfo) -> dict[str, Any]:
         "ended_at": i.state.ended_at,
     }
 
+
+# -- hidden subscribers joining over /rtc (the console's observers) ------------------
+
+
+def hidden_join(
+    state: SimState,
+    *,
+    room: str,
+    identity: str,
+    name: str,
+    attributes: dict[str, str],
+    grants: dict[str, Any],
+) -> models.ParticipantInfo:
+    """A client joins over signalling with the token's grants (``video`` claims).
+
+    The permission is the token's, as LiveKit sets it; the participant becomes ACTIVE
+    at once (participant_joined fires): the simulator has no media to wait for.
+    """
+    participant = state.join(
+        room=room,
+        identity=identity,
+        name=name,
+        attributes=attributes,
+        can_publish=bool(grants.get("canPublish", True)),
+        connect=False,
+    )
+    permission = participant.permission
+    permission.can_subscribe = bool(grants.get("canSubscribe", True))
+    permission.can_publish = bool(grants.get("canPublish", True))
+    permission.can_publish_data = bool(grants.get("canPublishData", True))
+    permission.can_update_metadata = bool(grants.get("canUpdateOwnMetadata", False))
+    permission.hidden = bool(grants.get("hidden", False))
+    return state.connect(room=room, identity=identity)
+
+
+def observers_json(state: SimState) -> list[dict[str, Any]]:
+    """Who is watching which room: every hidden participant that is not egress."""
+    return [
+        {
+            "room": name,
+            "identity": p.identity,
+            "sid": p.sid,
+            "name": p.name,
+            "attributes": dict(p.attributes),
+            "joined_at": p.joined_at,
+        }
+        for name, room in state.rooms.items()
+        for p in room.participants.values()
+        if p.permission.hidden and p.kind != models.ParticipantInfo.Kind.EGRESS
+    ]
