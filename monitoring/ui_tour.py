@@ -3,7 +3,7 @@ a phone size: what ``manage.py screenshots`` photographs and what the browser te
 (tests/e2e/test_layout.py, test_keyboard.py, test_accessibility.py) check.
 
 - ``seed_simulator(sim_url)``: rooms a moderator would see on a shift (a live stage
-  with a host, a screen sharer, a muted microphone, viewers and a recording; a quiet
+  with a host, a screen sharer, viewers and a recording; a quiet
   room; a room with a long name), made through the simulator's control API so the
   console learns about them from real webhooks.
 - ``PAGES``: every page, by name and path (``{room}`` is the stage's id).
@@ -117,15 +117,6 @@ def seed_simulator(sim_url: str) -> None:
     join(STAGE, "cohost-ben", name="Ben", attributes={"role": "co-host"}, publish=["screen"])
     for n in range(1, 6):
         join(STAGE, f"viewer-{n}", can_publish=False)
-    state = _get(sim_url, "/sim/state")
-    stage = next(r for r in state["rooms"] if r["name"] == STAGE)
-    ana = next(p for p in stage["participants"] if p["identity"] == "host-ana")
-    mic = next(t for t in ana["tracks"] if t["type"] == "AUDIO")
-    _post(
-        sim_url,
-        f"/sim/rooms/{STAGE}/participants/host-ana/tracks/{mic['sid']}/mute",
-        {"muted": True},
-    )
     _post(sim_url, f"/sim/rooms/{STAGE}/egress")
     join("quiet-lounge", "lurker")
     join(

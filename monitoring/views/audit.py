@@ -109,7 +109,8 @@ def action_target(entry: AuditEntry) -> str:
         stopped = len(detail.get("egress_stopped") or [])
         return "the stream" + (f"; {_plural(stopped, 'recording')} stopped" if stopped else "")
     if action.startswith("ban."):
-        where = "everywhere" if detail.get("scope") == "global" else "in this room"
+        room = f"in {entry.room_name}" if entry.room_name else "in one room"
+        where = "everywhere" if detail.get("scope") == "global" else room
         text = f"{who}, {where}" if who else where
         if action == "ban.create":
             expires = detail.get("expires_at")

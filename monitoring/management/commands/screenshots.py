@@ -5,7 +5,7 @@ LiveKit simulator in this process, a fresh SQLite database in a temporary direct
 (never the configured one), an admin account in it, and the console under Daphne
 (``runserver``) against both. The simulator is filled with the rooms of
 ``monitoring.ui_tour.seed_simulator`` (through real webhooks); then, in Chromium
-(``/usr/bin/chromium``), the admin bans someone and mutes a camera through the dialogs
+(``/usr/bin/chromium``), the admin bans someone and mutes a microphone through the dialogs
 so the Bans page and the audit log have rows, and every page of
 ``ui_tour.PAGES`` and dialog of ``ui_tour.DIALOGS`` is photographed at both sizes:
 ``DIR/<size>-<page>.png`` (whole pages) and ``DIR/<size>-dialog-<name>.png`` (the
@@ -206,7 +206,7 @@ class Command(BaseCommand):
         raise CommandError("the seeded rooms never reached the console")
 
     def _act(self, page: Any, console: str, room_id: int) -> None:
-        """Ban a viewer and mute a camera through the dialogs, for the Bans page and the log."""
+        """Ban someone and mute the host's microphone through the dialogs (Bans page, audit log)."""
         page.goto(f"{console}/rooms/{room_id}/")
         ui_tour.settle(page)
         page.locator('tr[data-identity="viewer-5"] [data-action="ban"]').click()
@@ -217,8 +217,8 @@ class Command(BaseCommand):
         dialog.locator("[data-testid=action-submit]").click()
         page.wait_for_selector("[data-testid=action-result]")
         page.keyboard.press("Escape")
-        page.locator('tr[data-identity="cohost-ben"] details.menu summary').click()
-        page.locator('tr[data-identity="cohost-ben"] [data-action="mute"]').click()
+        page.locator('tr[data-identity="host-ana"] details.menu summary').click()
+        page.locator('tr[data-identity="host-ana"] [data-action="mute"]').click()
         dialog = page.locator("dialog[open]")
         dialog.locator("select[name=reason_preset]").select_option("Copyright violation")
         dialog.locator("[data-testid=action-submit]").click()
