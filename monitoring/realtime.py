@@ -239,54 +239,43 @@ def pushes_reset() -> None:
 # --- The queue of cases (monitoring.queue) -----------------------------------------
 
 QUEUE_GROUP = "queue"
-_queue_lock = threading.Lock()
-_queue_state: dict[str, Any] = {"ids": set(), "timer": None}
+# Reports can arrive by the hundred per second: the whole queue is re-rendered at most
+# this often (or per push interval, when that is longer).
+QUEUE_PUSH_MIN_INTERVAL_SECONDS = 1.0
 
 
 def queue_changed(*, case_ids: Iterable[int] = ()) -> None:
     """After commit, push the queue (list and changed cases, per role) to the queue
-    pages and the open-case count to every page. Coalesced: at most one push per
-    ``push_interval()``, rendered outside any request from what is committed then."""
+    pages and the open-case count to every page. Coalesced by the pusher: at most one
+    push per ``QUEUE_PUSH_MIN_INTERVAL_SECONDS`` (or push interval, when longer),
+    rendered outside any request from what is committed then."""
+    from monitoring.live import pusher
+
     ids = {int(i) for i in case_ids}
-    transaction.on_commit(lambda: _queue_request(ids))
+    loop = _request_loop()
+    transaction.on_commit(lambda: pusher.pusher.queue_request(ids, loop=loop))
 
 
-def _queue_request(ids: set[int]) -> None:
-    with _queue_lock:
-        _queue_state["ids"] |= ids
-        if _queue_state["timer"] is not None:
-            return
-        timer = threading.Timer(push_interval(), _queue_timer_fire)
-        timer.daemon = True
-        _queue_state["timer"] = timer
-    timer.start()
+def queue_push_interval() -> float:
+    return max(push_interval(), QUEUE_PUSH_MIN_INTERVAL_SECONDS)
 
 
-def _queue_timer_fire() -> None:
-    from django.db import close_old_connections
-
+def queue_send(*, case_ids: set[int], loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Render and send the queue's fragments now (the pusher calls it)."""
     try:
-        queue_pushes_flush()
-    finally:
-        close_old_connections()
+        from monitoring.queue.fragments import queue_fragments
+
+        count_html, by_role = queue_fragments(case_ids=case_ids)
+        group_send(CONSOLE_GROUP, push_message(count_html), loop=loop)
+        for role, messages in by_role.items():
+            for html in messages:
+                group_send(role_group(QUEUE_GROUP, role), push_message(html), loop=loop)
+    except Exception:
+        logger.exception("realtime: queue push failed")
 
 
 def queue_pushes_flush() -> bool:
     """Render and send the pending queue push now, in this thread; say whether there was one."""
-    with _queue_lock:
-        timer, ids = _queue_state["timer"], _queue_state["ids"]
-        _queue_state["timer"], _queue_state["ids"] = None, set()
-    if timer is None:
-        return False
-    timer.cancel()
-    try:
-        from monitoring.queue.fragments import queue_fragments
+    from monitoring.live import pusher
 
-        count_html, by_role = queue_fragments(case_ids=ids)
-        group_send(CONSOLE_GROUP, push_message(count_html))
-        for role, messages in by_role.items():
-            for html in messages:
-                group_send(role_group(QUEUE_GROUP, role), push_message(html))
-    except Exception:
-        logger.exception("realtime: queue push failed")
-    return True
+    return pusher.pusher.queue_flush()

@@ -75,6 +75,9 @@ class Pusher:
         self._last: dict[int, float] = {}
         self._chart_last: dict[int, float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The report queue's page: one pending set of changed cases (None: none due).
+        self._queue_ids: set[int] | None = None
+        self._queue_last = -1e9
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -91,7 +94,29 @@ class Pusher:
                 self._loop = loop
         self._wake.set()
 
+    def queue_request(
+        self, case_ids: set[int], *, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        with self._lock:
+            self._queue_ids = (self._queue_ids or set()) | case_ids
+            if loop is not None:
+                self._loop = loop
+        self._wake.set()
+
     # -- sending --------------------------------------------------------------
+
+    def queue_flush(self, *, due_only: bool = False) -> bool:
+        """Send the queue's pending push (when its interval has passed, if ``due_only``)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._queue_ids is None:
+                return False
+            if due_only and now - self._queue_last < realtime.queue_push_interval():
+                return False
+            ids, self._queue_ids, self._queue_last = self._queue_ids, None, now
+            loop = self._loop
+        realtime.queue_send(case_ids=ids, loop=loop)
+        return True
 
     def flush(self, *, due_only: bool = False) -> int:
         """Render and send pending pushes (only those whose interval has passed when
@@ -116,6 +141,7 @@ class Pusher:
                 self._chart_last[room_id] = now
             self._send(room_id, change, chart=chart, loop=loop)
         self._prune(now, interval)
+        self.queue_flush(due_only=due_only)
         return len(changes)
 
     def _send(
@@ -152,12 +178,10 @@ class Pusher:
         interval = realtime.push_interval()
         now = time.monotonic()
         with self._lock:
-            if not self._pending:
-                return None
-            return max(
-                0.0,
-                min(self._last.get(pk, -1e9) + interval - now for pk in self._pending),
-            )
+            due = [self._last.get(pk, -1e9) + interval - now for pk in self._pending]
+            if self._queue_ids is not None:
+                due.append(self._queue_last + realtime.queue_push_interval() - now)
+            return max(0.0, min(due)) if due else None
 
     def _prune(self, now: float, interval: float) -> None:
         if len(self._last) > 10_000:
@@ -204,6 +228,8 @@ class Pusher:
             self._pending.clear()
             self._last.clear()
             self._chart_last.clear()
+            self._queue_ids = None
+            self._queue_last = -1e9
             self._loop = None
 
 
