@@ -465,3 +465,19 @@ def test_non_staff_cannot_upload_evidence(
     assert upload(client, stage, png()).status_code == 302
     assert upload(client_for(outsider), stage, png()).status_code == 403
     assert not Evidence.objects.exists()
+
+
+def test_a_frame_goes_with_a_room_ban_of_that_room(
+    client_for: Any, moderator: Any, stage: Room, sim: Any, evidence_dir: Any
+) -> None:
+    from monitoring.moderation import bans
+
+    upload(client_for(moderator), stage, png(), identity="host")
+
+    bans.ban_create(
+        actor=moderator, identity="host", scope="room", room_name="stage", reason="nudity"
+    )
+
+    entry = AuditEntry.objects.get(action="ban.create")
+    assert entry.detail["evidence"] == [Evidence.objects.get().pk]
+    assert Evidence.objects.get().audit_entry == entry

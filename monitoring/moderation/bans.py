@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.access import Action, require
 from monitoring import livekit
 from monitoring.models import ApiKey, AuditOutcome, Ban, BanScope
+from monitoring.moderation import observers
 from monitoring.moderation.audit import audit_record, livekit_error_text
 
 IDENTITY_MAX = 256
@@ -205,7 +206,13 @@ def ban_create(
                 expires_at=expires_at,
                 active_key=key,
             )
-            audit_record(
+            # Frames the moderator captured from this room's preview go with the ban.
+            evidence = (
+                observers.evidence_take(actor=actor, room_name=room_name)
+                if scope == BanScope.ROOM and api_key is None
+                else []
+            )
+            entry = audit_record(
                 **who,
                 action="ban.create",
                 outcome=AuditOutcome.DONE,
@@ -216,8 +223,10 @@ def ban_create(
                     "ban_id": ban.pk,
                     "scope": scope,
                     "expires_at": expires_at.isoformat() if expires_at else None,
+                    **observers.evidence_detail(evidence),
                 },
             )
+            observers.evidence_attach(evidence=evidence, entry=entry)
     except IntegrityError as exc:
         # Another submission stored the same ban between our check and our insert.
         raise BanConflict(Ban.objects.filter(active_key=key).first()) from exc

@@ -442,7 +442,9 @@
         if (!entry) { return; }
         var want = (auto || entry.wanted) && visible[id];
         var active = entry.player.room || entry.player.state === "connecting";
-        if (want && !active) {
+        // A preview that failed waits for a click rather than retrying on every push.
+        var startable = entry.player.state === "idle" || entry.player.state === "busy" || id === explicitId;
+        if (want && !active && startable) {
           if (count < max) {
             count += 1;
             entry.player.start();
