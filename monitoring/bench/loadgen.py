@@ -34,6 +34,9 @@ class LoadPlan:
     api_secret: str
     presign: bool = True
     seed: int = 7
+    # Stop starting requests this many seconds after the first (a server slower than the
+    # rate would otherwise stretch the burst); the rest are reported as not sent.
+    window: float | None = None
 
 
 @dataclass
@@ -47,6 +50,7 @@ class LoadResult:
     started: float = 0.0  # wall clock of the first send
     ended: float = 0.0  # wall clock of the last answer
     max_lag_ms: float = 0.0
+    unsent: int = 0  # planned, but the window closed first
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -121,7 +125,7 @@ async def run(
                 result.ok_ids.append(event_id)
             result.ended = time.time()
 
-        tasks = []
+        tasks: list[asyncio.Task[None]] = []
         begin = time.perf_counter() + 0.02
         result.started = time.time() + 0.02
         for index, (event_id, kind, raw, hdrs) in enumerate(items):
@@ -130,6 +134,9 @@ async def run(
             if delay > 0.001:
                 await asyncio.sleep(delay)
             if stopped is not None and index % 50 == 0 and stopped():
+                break
+            if plan.window is not None and time.perf_counter() > begin + plan.window:
+                result.unsent = plan.count - index
                 break
             await semaphore.acquire()
             lag = (time.perf_counter() - due) * 1000

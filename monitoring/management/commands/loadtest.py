@@ -53,6 +53,7 @@ class Phase:
     catchup_s: float | None = None
     applied: int = 0
     lost: int = 0
+    pending: int = 0  # answered 2xx, still waiting in the inbox when the wait ended
     failed_apply: int = 0
     max_backlog: int = 0
     cpu_ms: dict[str, float] | None = None  # per event, by process kind
@@ -211,6 +212,7 @@ class Command(BaseCommand):
             concurrency=o["concurrency"],
             api_key=self.h.api_key,
             api_secret=self.h.api_secret,
+            window=seconds + 0.5,
         )
 
     def _phase(
@@ -275,10 +277,18 @@ class Command(BaseCommand):
         in_mirror = set(
             RoomEvent.objects.filter(event_id__startswith=prefix).values_list("event_id", flat=True)
         )
-        applied = InboxEvent.objects.filter(event_id__startswith=prefix, applied_at__isnull=False)
+        inbox = InboxEvent.objects.filter(event_id__startswith=prefix)
+        pending = set(inbox.filter(applied_at__isnull=True).values_list("event_id", flat=True))
         phase.applied = len(in_mirror & ok)
-        phase.failed_apply = applied.exclude(outcome="applied").count()
-        phase.lost = len(ok - in_mirror)
+        phase.failed_apply = (
+            inbox.filter(applied_at__isnull=False).exclude(outcome="applied").count()
+        )
+        phase.pending = len(pending & ok)
+        # Lost: answered 2xx, yet neither in the mirror nor still waiting to be applied.
+        phase.lost = len(ok - in_mirror - pending)
+        if pending:
+            # Not caught up in time: forget the rest, so the next parts start unloaded.
+            inbox.filter(applied_at__isnull=True).delete()
 
     # -- printing -----------------------------------------------------------------
 
@@ -321,6 +331,8 @@ class Command(BaseCommand):
                 "",
             ],
             ["schedule slip max ms", main.load.max_lag_ms, bare_phase.load.max_lag_ms, "", ""],
+            ["not sent (window closed first)", main.load.unsent, bare_phase.load.unsent, "0", ""],
+            ["still pending when the wait ended", main.pending, "", "0", ""],
             [
                 "events lost (2xx, not applied)",
                 main.lost,
@@ -398,6 +410,7 @@ class Command(BaseCommand):
                 )
             )
         rows = []
+        o_timeout = options["catchup_timeout"]
         base = results[0][1]
         base_cost = _cost(base)
         for size, phase in results:
@@ -408,7 +421,7 @@ class Command(BaseCommand):
                     phase.load.ok_per_second,
                     phase.p50,
                     phase.p99,
-                    phase.catchup_s if phase.catchup_s is not None else "never",
+                    phase.catchup_s if phase.catchup_s is not None else f"> {o_timeout:g}",
                     phase.lost,
                     (phase.cpu_ms or {}).get("web", math.nan),
                     (phase.cpu_ms or {}).get("applier", math.nan),
