@@ -118,13 +118,11 @@ def report_receive(
 ) -> Intake:
     """Store a report and add it to its target's open case (opening one if none is open).
 
-    Idempotent on ``report_id``: a retry returns the stored report and creates nothing.
+    Idempotent on ``report_id``: a retry returns the stored report and creates nothing
+    (the unique ``report_id`` refuses the second insert, so no look-up precedes it).
     Raises ``ValidationError`` (its ``code`` names the field) on bad input.
     """
     report_id = _clean(report_id, name="report_id", limit=REPORT_ID_MAX, required=True)
-    existing = Report.objects.select_related("case").filter(report_id=report_id).first()
-    if existing is not None:
-        return Intake(report=existing, case=existing.case, created=False)
     room_name = _clean(room_name, name="room", limit=NAME_MAX, required=True)
     identity = _clean(identity, name="identity", limit=NAME_MAX)
     reporter = _clean(reporter, name="reporter", limit=NAME_MAX, required=True)
@@ -159,6 +157,7 @@ def report_receive(
             now=now,
         )
     except _DuplicateReport:
+        # A retry (the unique report_id refused the insert and rolled everything back).
         stored = Report.objects.select_related("case").get(report_id=report_id)
         return Intake(report=stored, case=stored.case, created=False)
     if source != ReportSource.ALERT:
@@ -173,79 +172,75 @@ class _DuplicateReport(Exception):
 
 
 def _case_for_update(*, room_name: str, identity: str, now: datetime) -> tuple[Case, bool]:
-    """The target's open case, locked; opened now if there is none."""
+    """The target's open case, locked; opened now if there is none.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` then a locking read: two reports opening the
+    same target at once end up in one case, without a savepoint per report.
+    """
     key = target_key(room_name=room_name, identity=identity)
-    case = Case.objects.select_for_update().filter(open_key=key).first()
-    if case is not None:
-        return case, False
+    found = list(Case.objects.select_for_update().filter(open_key=key)[:1])
+    if found:
+        return found[0], False
     room = (
         Room.objects.filter(name=room_name).order_by("-created_at").first() if room_name else None
     )
-    try:
-        with transaction.atomic():
-            return (
-                Case.objects.create(
-                    open_key=key,
-                    room_name=room_name,
-                    identity=identity,
-                    room=room,
-                    opened_at=now,
-                    first_report_at=now,
-                    last_report_at=now,
-                ),
-                True,
+    Case.objects.bulk_create(
+        [
+            Case(
+                open_key=key,
+                room_name=room_name,
+                identity=identity,
+                room=room,
+                opened_at=now,
+                first_report_at=now,
+                last_report_at=now,
             )
-    except IntegrityError:
-        # Another report opened it a moment ago: join that one.
-        return Case.objects.select_for_update().get(open_key=key), False
+        ],
+        ignore_conflicts=True,
+    )
+    case = Case.objects.select_for_update().get(open_key=key)
+    return case, case.report_count == 0
 
 
 def _report_store(
     *, report_id: str, room_name: str, identity: str, fields: dict[str, Any], now: datetime
 ) -> Intake:
-    with transaction.atomic():
-        case, opened = _case_for_update(room_name=room_name, identity=identity, now=now)
-        counts_as_reporter = fields["source"] != ReportSource.ALERT
-        new_reporter = (
-            counts_as_reporter
-            and not Report.objects.filter(case=case, reporter=fields["reporter"])
-            .exclude(source=ReportSource.ALERT)
-            .exists()
-        )
-        try:
-            with transaction.atomic():
-                report = Report.objects.create(
-                    report_id=report_id,
-                    case=case,
-                    room_name=room_name,
-                    identity=identity,
-                    **fields,
-                )
-        except IntegrityError:
-            raise _DuplicateReport from None
-        case.report_count += 1
-        case.reporter_count += int(new_reporter)
-        category = fields["category"]
-        if category not in case.categories:
-            case.categories = [*case.categories, category]
-        case.severity = max(case.severity, categories.severity(category))
-        case.last_report_at = max(case.last_report_at, now)
-        if opened:
-            case.first_report_at = now
-        if case.room_id is None and room_name:
-            case.room = Room.objects.filter(name=room_name).order_by("-created_at").first()
-        case.save(
-            update_fields=[
-                "report_count",
-                "reporter_count",
-                "categories",
-                "severity",
-                "last_report_at",
-                "first_report_at",
-                "room",
-            ]
-        )
-        realtime.queue_changed(case_ids=[case.pk])
+    try:
+        with transaction.atomic():
+            case, opened = _case_for_update(room_name=room_name, identity=identity, now=now)
+            counts_as_reporter = fields["source"] != ReportSource.ALERT
+            new_reporter = (
+                counts_as_reporter
+                and not Report.objects.filter(case=case, reporter=fields["reporter"])
+                .exclude(source=ReportSource.ALERT)
+                .exists()
+            )
+            # A concurrent retry of the same report_id fails here and rolls all of it back.
+            report = Report.objects.create(
+                report_id=report_id, case=case, room_name=room_name, identity=identity, **fields
+            )
+            case.report_count += 1
+            case.reporter_count += int(new_reporter)
+            category = fields["category"]
+            if category not in case.categories:
+                case.categories = [*case.categories, category]
+            case.severity = max(case.severity, categories.severity(category))
+            case.last_report_at = max(case.last_report_at, now)
+            if opened:
+                case.first_report_at = now
+            case.save(
+                update_fields=[
+                    "report_count",
+                    "reporter_count",
+                    "categories",
+                    "severity",
+                    "last_report_at",
+                    "first_report_at",
+                ]
+            )
+            realtime.queue_changed(case_ids=[case.pk])
+    except IntegrityError:
+        raise _DuplicateReport from None
     return Intake(report=report, case=case, created=True)
 
 
