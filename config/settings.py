@@ -194,6 +194,14 @@ STORAGES = {
 # The participant attribute (or metadata JSON key) the platform uses for roles.
 ROOMWATCH_ROLE_KEY = env_str("ROOMWATCH_ROLE_KEY", "role")
 ROOMWATCH_SYNC_INTERVAL_SECONDS = env_int("ROOMWATCH_SYNC_INTERVAL_SECONDS", 15, minimum=1)
+# Every open room's participants are listed and compared at least this often (the
+# reconciler lists only rooms whose counts disagree, watched rooms and a rotating slice).
+ROOMWATCH_FULL_CHECK_SECONDS = env_int("ROOMWATCH_FULL_CHECK_SECONDS", 300, minimum=1)
+# ListParticipants calls the reconciler has in flight at once.
+ROOMWATCH_RECONCILE_CONCURRENCY = env_int("ROOMWATCH_RECONCILE_CONCURRENCY", 16, minimum=1)
+# How often rooms with an open room page or wall are polled for what LiveKit sends no
+# webhook for (self-mutes, metadata, attributes, permissions).
+ROOMWATCH_WATCH_POLL_SECONDS = env_int("ROOMWATCH_WATCH_POLL_MS", 1000, minimum=50) / 1000
 # LiveKit's API does not say whether a room allows remote unmute (off by default,
 # config `room.enable_remote_unmute`): tell the console, so it offers Unmute only then.
 ROOMWATCH_REMOTE_UNMUTE = env_bool("ROOMWATCH_REMOTE_UNMUTE", False)

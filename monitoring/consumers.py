@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from accounts.access import Action, can
 from accounts.roles import SUPPORT, role_of
 from monitoring import realtime
+from monitoring.live import watch
 
 # Close code for a refused socket: htmx does not reconnect on 4xxx codes.
 CLOSE_FORBIDDEN = 4403
@@ -81,6 +82,15 @@ class WallConsumer(StaffConsumer):
     def group_names(self) -> list[str]:
         return [realtime.WALL_GROUP]
 
+    async def connect(self) -> None:
+        await super().connect()
+        if self.groups:  # accepted: while the wall is open its rooms are polled
+            self.watch = await watch.watch_begin(channel_name=self.channel_name, wall=True)
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "watch"):
+            await watch.watch_end(channel_name=self.channel_name, task=self.watch)
+
 
 class QueueConsumer(StaffConsumer):
     """The queue page and the case pages: the list and each case's status, per role."""
@@ -92,6 +102,18 @@ class QueueConsumer(StaffConsumer):
 class RoomConsumer(StaffConsumer):
     def group_names(self) -> list[str]:
         return [realtime.room_group(self.scope["url_route"]["kwargs"]["room_id"])]
+
+    async def connect(self) -> None:
+        await super().connect()
+        if self.groups:  # accepted: while the page is open its room is polled
+            self.watch = await watch.watch_begin(
+                channel_name=self.channel_name,
+                room_id=int(self.scope["url_route"]["kwargs"]["room_id"]),
+            )
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "watch"):
+            await watch.watch_end(channel_name=self.channel_name, task=self.watch)
 
 
 @database_sync_to_async

@@ -107,16 +107,42 @@ class TestConvergence:
         assert_converged(livekit_sim)
 
     @pytest.mark.parametrize("mode", ["duplicate", "reorder", "drop"])
-    def test_faulty_delivery_converges_after_one_pass(
-        self, client: Any, livekit_sim: Any, mode: str
+    def test_faulty_delivery_converges_within_one_full_check_period(
+        self, client: Any, livekit_sim: Any, mode: str, settings: Any
     ) -> None:
+        settings.ROOMWATCH_SYNC_INTERVAL_SECONDS = 15
+        settings.ROOMWATCH_FULL_CHECK_SECONDS = 45  # every room listed within 3 passes
         livekit_sim.webhooks(mode=mode, probability=0.5)
         busy_afternoon(livekit_sim)
         deliver_outbox(client, livekit_sim)
 
+        results = [reconcile_once() for _ in range(3)]
+
+        assert all(result.ok for result in results)
+        assert_converged(livekit_sim)
+
+    @pytest.mark.parametrize("mode", ["duplicate", "reorder", "drop"])
+    def test_rooms_whose_counts_disagree_converge_after_one_pass(
+        self, client: Any, livekit_sim: Any, mode: str, settings: Any
+    ) -> None:
+        settings.ROOMWATCH_FULL_CHECK_SECONDS = 10**6  # no rotation to help
+        livekit_sim.webhooks(mode=mode, probability=0.5)
+        for n in range(4):
+            livekit_sim.join(f"show-{n}", f"host-{n}", publish=["camera"])
+            for v in range(n + 1):
+                livekit_sim.join(f"show-{n}", f"viewer-{v}", can_publish=False)
+        livekit_sim.leave("show-2", "viewer-0")
+        deliver_outbox(client, livekit_sim)
+        disagreeing = {
+            room.sid
+            for room in Room.objects.all()
+            if room.num_participants != (livekit_sim.room(room.name) or {}).get("num_participants")
+        }
+
         result = reconcile_once()
 
         assert result.ok
+        assert result.rooms_disagreeing >= len(disagreeing)
         assert_converged(livekit_sim)
 
     def test_duplicated_deliveries_are_stored_once(self, client: Any, livekit_sim: Any) -> None:
@@ -206,7 +232,9 @@ class TestCorrections:
         assert result.corrected_room_ids == []
         assert RoomEvent.objects.count() == before
         writes = [q["sql"] for q in captured if q["sql"].startswith(("UPDATE", "INSERT"))]
-        assert all("monitoring_syncstate" in sql for sql in writes), writes
+        assert all(
+            "monitoring_syncstate" in sql or "monitoring_reconcilepass" in sql for sql in writes
+        ), writes
 
     def test_the_command_runs_one_pass(self, livekit_sim: Any, capsys: Any) -> None:
         livekit_sim.join("show", "host", publish=["camera"])

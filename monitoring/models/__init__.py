@@ -10,6 +10,7 @@ from monitoring.models.moderation import (
     BanScope,
 )
 from monitoring.models.observers import Evidence
+from monitoring.models.reconciler import ReconcilePass, WatchedRoom
 from monitoring.models.restrictions import (
     ApplicationStatus,
     Restriction,
@@ -47,6 +48,7 @@ __all__ = [
     "Ingress",
     "Participant",
     "ParticipantRole",
+    "ReconcilePass",
     "Restriction",
     "RestrictionApplication",
     "RestrictionKind",
@@ -54,4 +56,5 @@ __all__ = [
     "RoomEvent",
     "RoomStatus",
     "SyncState",
+    "WatchedRoom",
 ]

@@ -1,8 +1,10 @@
 """``manage.py livekit_sync``: keep the mirror equal to LiveKit.
 
 Runs a reconciliation pass every ``ROOMWATCH_SYNC_INTERVAL_SECONDS`` until SIGTERM
-or SIGINT (``--once`` for a single pass). Errors are logged and the loop goes on;
-several copies may run, only one reconciles at a time.
+or SIGINT (``--once`` for a single pass), each followed by the ending of restrictions
+that ran out (their permissions given back), and beside it polls the watched rooms
+(open room pages and walls) every ``ROOMWATCH_WATCH_POLL_MS``. Errors are logged and
+the loops go on; several copies may run, only one reconciles at a time.
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import close_old_connections
 
 from monitoring import realtime
 from monitoring.moderation.restrictions import restrictions_expire_due
-from monitoring.reconciler import reconcile_once
+from monitoring.reconciler import reconcile_once, run_forever
 
 logger = logging.getLogger("monitoring.livekit_sync")
 
@@ -38,6 +39,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["once"]:
             result = reconcile_once()
+            expired = restrictions_expire_due()
             realtime.pushes_wait_idle()
             if not result.ran:
                 self.stdout.write("Another process is reconciling; nothing done.")
@@ -48,8 +50,16 @@ class Command(BaseCommand):
                 f"Reconciled {result.rooms_seen} room(s); "
                 f"corrected {len(result.corrected_room_ids)}."
             )
+            self.stdout.write(
+                f"Listed the participants of {result.rooms_checked} room(s) "
+                f"({result.rooms_disagreeing} disagreeing, {result.rooms_watched} watched, "
+                f"{result.rooms_rotated} in rotation); {result.livekit_calls} LiveKit calls, "
+                f"{result.queries} queries, {result.duration_ms} ms."
+            )
             for line in result.corrections:
                 self.stdout.write(f"  {line}")
+            if expired:
+                self.stdout.write(f"Ended {expired} restriction(s) that ran out.")
             return
         interval = options["interval"] or settings.ROOMWATCH_SYNC_INTERVAL_SECONDS
         if interval <= 0:
@@ -62,22 +72,11 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        logger.info("livekit_sync: reconciling every %s s", interval)
-        while not stop.is_set():
-            try:
-                close_old_connections()
-                result = reconcile_once()
-                restrictions_expire_due()
-                if result.error:
-                    logger.warning("livekit_sync: pass failed: %s", result.error)
-                elif result.ran:
-                    logger.info(
-                        "livekit_sync: %d room(s), %d corrected",
-                        result.rooms_seen,
-                        len(result.corrected_room_ids),
-                    )
-            except Exception:
-                logger.exception("livekit_sync: pass crashed; trying again next interval")
-            stop.wait(interval)
+        logger.info(
+            "livekit_sync: reconciling every %s s, watched rooms every %s s",
+            interval,
+            settings.ROOMWATCH_WATCH_POLL_SECONDS,
+        )
+        run_forever(stop=stop, interval=interval)
         realtime.pushes_wait_idle()
         logger.info("livekit_sync: stopped")
