@@ -44,6 +44,18 @@ async def _check(name: str, coro) -> tuple[str, dict[str, str]]:  # type: ignore
     return name, {"status": "up"}
 
 
+def _last_reconcile() -> dict[str, object] | None:
+    """The last reconciler pass's figures (informative: they never fail the probe)."""
+    from monitoring.reconciler import last_pass
+
+    try:
+        last = last_pass()
+    except Exception as exc:
+        logger.warning("healthz: the last reconciler pass cannot be read: %s", exc)
+        return None
+    return last.as_json() if last is not None else None
+
+
 @never_cache
 @require_GET
 async def healthz(request: HttpRequest) -> JsonResponse:
@@ -56,7 +68,8 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         )
     )
     healthy = all(r["status"] == "up" for r in results.values())
+    reconciler = await sync_to_async(_last_reconcile, thread_sensitive=True)()
     return JsonResponse(
-        {"status": "ok" if healthy else "degraded", "checks": results},
+        {"status": "ok" if healthy else "degraded", "checks": results, "reconciler": reconciler},
         status=200 if healthy else 503,
     )
