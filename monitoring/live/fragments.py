@@ -9,6 +9,7 @@ page's whole live part, as a reload would.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,16 +69,9 @@ def room_fragments(
         detail.ingresses = list(room.ingresses.order_by("name", "id"))
     if chart:
         detail.chart_svg = selectors.room_chart_svg(room=room)
-    out: dict[str, dict[str, list[str]]] = {
-        ROOMS_GROUP: {},
-        WALL_GROUP: {},
-        room_group(room.pk): {},
-    }
-    for role in ROLE_NAMES:
-        context = {**role_context(role), "room": room, "detail": detail, "oob": True}
-        out[ROOMS_GROUP][role] = [render_to_string("monitoring/rooms.html#room-row", context)]
-        out[WALL_GROUP][role] = [render_to_string("monitoring/wall.html#wall-tile-live", context)]
-        page = [
+
+    def page(context: dict[str, Any]) -> list[str]:
+        parts = [
             render_to_string(f"{ROOM_PAGE}#room-summary", context),
             render_to_string(f"{ROOM_PAGE}#present-total", context),
             render_to_string(f"{ROOM_PAGE}#departed-total", context),
@@ -87,13 +81,31 @@ def room_fragments(
                 render_to_string(f"{ROOM_PAGE}#timeline-item", {**context, "event": event})
                 for event in events
             )
-            page.append(f'<ol hx-swap-oob="afterbegin:#timeline-list">{items}</ol>')
+            parts.append(f'<ol hx-swap-oob="afterbegin:#timeline-list">{items}</ol>')
         if media:
-            page.append(render_to_string(f"{ROOM_PAGE}#room-media", context))
+            parts.append(render_to_string(f"{ROOM_PAGE}#room-media", context))
         if chart:
-            page.append(render_to_string(f"{ROOM_PAGE}#room-chart", context))
-        messages = ["".join(page), *_rows_messages(rows, arrivals, detail, context)]
-        out[room_group(room.pk)][role] = messages
+            parts.append(render_to_string(f"{ROOM_PAGE}#room-chart", context))
+        return ["".join(parts), *_rows_messages(rows, arrivals, detail, context)]
+
+    return _per_role(room, detail, page)
+
+
+def _per_role(
+    room: Room, detail: Any, page: Callable[[dict[str, Any]], list[str]]
+) -> dict[str, dict[str, list[str]]]:
+    """The room's list row and wall tile, and ``page``'s messages for its room page,
+    rendered once for each role."""
+    out: dict[str, dict[str, list[str]]] = {
+        ROOMS_GROUP: {},
+        WALL_GROUP: {},
+        room_group(room.pk): {},
+    }
+    for role in ROLE_NAMES:
+        context = {**role_context(role), "room": room, "detail": detail, "oob": True}
+        out[ROOMS_GROUP][role] = [render_to_string("monitoring/rooms.html#room-row", context)]
+        out[WALL_GROUP][role] = [render_to_string("monitoring/wall.html#wall-tile-live", context)]
+        out[room_group(room.pk)][role] = page(context)
     return out
 
 
@@ -148,15 +160,8 @@ def _full(room_id: int) -> dict[str, dict[str, list[str]]]:
     detail = selectors.room_detail_get(room_id=room_id)
     if detail is None:
         return {}
-    room = detail.room
-    out: dict[str, dict[str, list[str]]] = {
-        ROOMS_GROUP: {},
-        WALL_GROUP: {},
-        room_group(room.pk): {},
-    }
-    for role in ROLE_NAMES:
-        context = {**role_context(role), "room": room, "detail": detail, "oob": True}
-        out[ROOMS_GROUP][role] = [render_to_string("monitoring/rooms.html#room-row", context)]
-        out[WALL_GROUP][role] = [render_to_string("monitoring/wall.html#wall-tile-live", context)]
-        out[room_group(room.pk)][role] = [render_to_string(f"{ROOM_PAGE}#room-live", context)]
-    return out
+    return _per_role(
+        detail.room,
+        detail,
+        lambda context: [render_to_string(f"{ROOM_PAGE}#room-live", context)],
+    )
