@@ -73,9 +73,11 @@ def console_env(
         "ROOMWATCH_WORKERS": workers,
         "DATABASE_URL": database_url(),
         "LOG_LEVEL": "WARNING",
-        # The measurement owns its mirror: the reconciler (embedded workers only) runs
-        # its first pass at start, then not again during the run.
+        # The measurement owns its mirror (the simulator does not hold the seeded rooms):
+        # the reconciler (embedded workers only) runs its first pass at start, then
+        # neither a pass nor a watched-room poll during the run.
         "ROOMWATCH_SYNC_INTERVAL_SECONDS": "86400",
+        "ROOMWATCH_WATCH_POLL_MS": "86400000",
     }
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
