@@ -693,3 +693,22 @@ def test_an_rpc_to_someone_not_in_the_room_fails_as_livekit_fails_it(livekit_sim
             response_timeout=1,
         )
     assert failed.value.status == 503 and failed.value.code == "unavailable"
+
+
+def test_the_reconciler_command_ends_restrictions_that_ran_out(
+    moderator: Any, livekit_sim: Any
+) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    livekit_sim.join("lobby", "loud", publish=["microphone"])
+    before = participant(livekit_sim, "lobby", "loud")["permission"]
+    made = silence(moderator).restriction
+    Restriction.objects.filter(pk=made.pk).update(expires_at=made.created_at)
+    out = StringIO()
+
+    call_command("livekit_sync", "--once", stdout=out)
+
+    assert "Ended 1 restriction(s) that ran out." in out.getvalue()
+    assert participant(livekit_sim, "lobby", "loud")["permission"] == before
