@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
+import urllib.request
 
 from livekit.protocol import models
 
@@ -90,6 +92,9 @@ class Activity:
         self.rooms = rooms
         self.tick_seconds = tick_seconds
         self.rng = random.Random(seed)
+        # The demo sets these so viewers' reports reach the console's queue through its API.
+        self.reports_url = os.environ.get("ROOMWATCH_DEMO_REPORTS_URL", "")
+        self.reports_key = os.environ.get("ROOMWATCH_DEMO_REPORTS_KEY", "")
 
     async def run(self) -> None:
         while True:
@@ -131,6 +136,10 @@ class Activity:
             self.toggle_screen_share(room)
         elif roll < 0.93:
             self.end_stream(room)
+        elif roll < 0.96 and self.reports_url:
+            self.viewers_report(room)
+        elif roll < 0.97:
+            self.raid(room)
 
     def go_live(self) -> None:
         taken = set(self.state.rooms)
@@ -240,3 +249,47 @@ class Activity:
                 identity=participant.identity,
                 reason=models.DisconnectReason.CLIENT_INITIATED,
             )
+
+    # -- the queue: viewers' reports and the odd raid ------------------------------
+
+    def raid(self, room: SimRoom) -> None:
+        """Forty accounts join at once (the console's join-surge alert opens a case)."""
+        for _ in range(40):
+            self.viewer_joins(room)
+
+    def viewers_report(self, room: SimRoom) -> None:
+        """One to four viewers report someone in the room (or the room) to the console."""
+        present = list(room.participants.values())
+        target = self.rng.choice(present).identity if present and self.rng.random() < 0.8 else ""
+        category = self.rng.choice(
+            ["spam_or_scam", "harassment_or_bullying", "hate_speech", "other"]
+        )
+        for _ in range(self.rng.randint(1, 4)):
+            body = {
+                "report_id": f"demo-{self.rng.getrandbits(48):012x}",
+                "room": room.info.name,
+                "reporter": handle_name(self.rng)[0],
+                "category": category,
+                "text": "Reported from the app",
+            }
+            if target:
+                body["identity"] = target
+                body["excerpt"] = self.rng.choice(
+                    ["click my link for free coins", "you are all idiots", "follow4follow"]
+                )
+            asyncio.get_running_loop().run_in_executor(None, self._report_send, body)
+
+    def _report_send(self, body: dict[str, str]) -> None:
+        request = urllib.request.Request(
+            self.reports_url,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {self.reports_key}",
+                "Content-Type": "application/json",
+            },
+        )
+        try:
+            urllib.request.urlopen(request, timeout=5).close()
+        except OSError as exc:
+            logger.debug("demo report not delivered: %s", exc)

@@ -39,6 +39,7 @@ from accounts.roles import ADMIN, role_assign
 
 HOST = "127.0.0.1"
 ADMIN_USERNAME = "admin"
+DEMO_REPORTS_KEY_NAME = "demo viewer reports"
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.2
@@ -185,6 +186,16 @@ class Command(BaseCommand):
         reset(username=ADMIN_USERNAME)
         self.stdout.write(f"{'Created' if created else 'Refreshed'} the demo admin account.")
 
+    def _demo_reports_key(self) -> str:
+        """A fresh API key for the simulated platform's viewer reports (the last one revoked)."""
+        from monitoring.models import ApiKey
+        from monitoring.moderation.api_keys import api_key_create, api_key_revoke
+
+        admin = get_user_model().objects.get(username=ADMIN_USERNAME)
+        for old in ApiKey.objects.filter(name=DEMO_REPORTS_KEY_NAME, revoked_at__isnull=True):
+            api_key_revoke(actor=admin, api_key=old)
+        return api_key_create(actor=admin, name=DEMO_REPORTS_KEY_NAME).plaintext
+
     def _spawn(self, name: str, *arguments: str, env: dict[str, str]) -> None:
         command = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), *arguments]
         process = subprocess.Popen(
@@ -214,6 +225,8 @@ class Command(BaseCommand):
         ]
         if rooms:
             simulator += ["--activity", str(rooms)]
+            env["ROOMWATCH_DEMO_REPORTS_URL"] = f"http://{HOST}:{port}/api/v1/reports"
+            env["ROOMWATCH_DEMO_REPORTS_KEY"] = self._demo_reports_key()
         self._spawn("the LiveKit simulator", *simulator, env=env)
         self._spawn(
             "the console (Daphne)",
