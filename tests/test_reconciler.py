@@ -464,3 +464,137 @@ class TestLiveKitReachabilityIsPushed:
         assert len(back) == 1
         assert 'id="livekit-banner" hx-swap-oob="true"' in back[0]
         assert "unreachable" not in back[0] and 'data-stale="true"' not in back[0]
+
+
+@pytest.fixture
+def listed(livekit_sim: Any, monkeypatch: Any) -> list[str]:
+    """The rooms the simulator was asked ListParticipants for, in order."""
+    from monitoring.livekit_sim import twirp
+
+    names: list[str] = []
+    key = ("RoomService", "ListParticipants")
+    original = twirp.HANDLERS[key]
+
+    async def counting(server: Any, request: Any, claims: Any) -> Any:
+        names.append(request.room)
+        return await original(server, request, claims)
+
+    monkeypatch.setitem(twirp.HANDLERS, key, counting)
+    return names
+
+
+def quiet_rooms(client: Any, sim: Any, count: int) -> list[str]:
+    """Live rooms (a host publishing, a viewer) mirrored by their webhooks and one pass."""
+    names = [f"room-{n:02}" for n in range(count)]
+    for name in names:
+        sim.join(name, "host", publish=["microphone"])
+        sim.join(name, "viewer", can_publish=False)
+    deliver_outbox(client, sim)
+    reconcile_once()
+    return names
+
+
+@pytest.mark.django_db
+class TestListingOnlyWhatMatters:
+    def test_rooms_whose_counts_agree_neither_watched_nor_due_are_not_listed(
+        self, client: Any, livekit_sim: Any, listed: list[str], settings: Any
+    ) -> None:
+        from monitoring.live import watch
+
+        settings.ROOMWATCH_FULL_CHECK_SECONDS = 10**6  # a slice of one room per pass
+        names = quiet_rooms(client, livekit_sim, 6)
+        watch.room_watch_start(room_id=Room.objects.get(name="room-01").pk, channel_name="a-page")
+        livekit_sim.webhooks(mode="drop", probability=1.0)
+        livekit_sim.join("room-02", "unseen", can_publish=False)  # counts now disagree
+        listed.clear()
+
+        result = reconcile_once()
+
+        assert result.ok
+        assert {"room-01", "room-02"} <= set(listed)
+        assert len(listed) == len(set(listed)) == result.rooms_checked <= 3
+        assert result.rooms_rotated == 1
+        assert len(set(names) - set(listed)) >= 3  # agreeing, unwatched, not due
+        assert result.livekit_calls == 3 + len(listed)  # ListRooms, ListEgress, ListIngress
+        assert Participant.objects.filter(identity="unseen", left_at__isnull=True).exists()
+
+    def test_a_publisher_that_unpublished_everything_does_not_make_its_room_disagree(
+        self, client: Any, livekit_sim: Any, listed: list[str], settings: Any
+    ) -> None:
+        settings.ROOMWATCH_FULL_CHECK_SECONDS = 10**6
+        quiet_rooms(client, livekit_sim, 3)
+        track = livekit_sim.room("room-00")["participants"][0]["tracks"][0]["sid"]
+        livekit_sim.unpublish("room-00", "host", track)  # LiveKit still counts a publisher
+        deliver_outbox(client, livekit_sim)
+        reconcile_once()  # lists it once: the counts disagree by the sticky publisher
+        listed.clear()
+
+        results = [reconcile_once() for _ in range(2)]
+
+        assert all(r.rooms_disagreeing == 0 for r in results)
+        assert len(listed) == 2  # the rotation's one room per pass
+
+    def test_the_rotation_checks_every_room_within_the_full_check_time(
+        self, client: Any, livekit_sim: Any, settings: Any
+    ) -> None:
+        settings.ROOMWATCH_SYNC_INTERVAL_SECONDS = 15
+        settings.ROOMWATCH_FULL_CHECK_SECONDS = 45  # three passes
+        names = quiet_rooms(client, livekit_sim, 7)
+        for name in names:  # self-mutes: no webhook, no count changes
+            room = livekit_sim.room(name)
+            host = next(p for p in room["participants"] if p["identity"] == "host")
+            livekit_sim.mute(name, "host", host["tracks"][0]["sid"], muted=True)
+
+        def muted() -> set[str]:
+            return {
+                p.room.name
+                for p in Participant.objects.filter(identity="host", left_at__isnull=True)
+                if p.tracks[0]["muted"]
+            }
+
+        reconcile_once()
+        after_one = muted()
+        reconcile_once()
+        reconcile_once()
+
+        assert 0 < len(after_one) < len(names)
+        assert muted() == set(names)
+
+    def test_the_rotation_slices_cover_every_room_once_per_period(self) -> None:
+        sids = [f"RM_{n:03}" for n in range(100)]
+        cursor, seen = "", []
+        for _ in range(20):  # 300 s of 15 s passes
+            chosen, cursor = reconciler.rotation_slice(
+                sids=sids, cursor=cursor, interval=15, full_check_seconds=300
+            )
+            seen += chosen
+
+        assert sorted(seen) == sids
+
+    def test_an_idle_pass_runs_the_same_number_of_queries_for_3_rooms_as_for_12(
+        self, client: Any, livekit_sim: Any, settings: Any
+    ) -> None:
+        settings.ROOMWATCH_FULL_CHECK_SECONDS = 10**6
+
+        def idle_pass_queries(count: int) -> int:
+            livekit_sim.reset()
+            Room.objects.all().delete()
+            quiet_rooms(client, livekit_sim, count)
+            with CaptureQueriesContext(connection) as captured:
+                result = reconcile_once()
+            assert result.ok and result.corrected_room_ids == []
+            assert result.queries == len(captured)
+            return len(captured)
+
+        assert idle_pass_queries(3) == idle_pass_queries(12)
+
+    def test_healthz_shows_the_last_pass(self, client: Any, livekit_sim: Any) -> None:
+        quiet_rooms(client, livekit_sim, 2)
+
+        body = client.get("/healthz").json()
+
+        last = body["reconciler"]
+        assert last["ok"] is True
+        assert last["rooms_listed"] == 2
+        assert last["livekit_calls"] >= 3
+        assert last["queries"] > 0 and last["duration_ms"] >= 0
