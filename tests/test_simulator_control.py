@@ -32,7 +32,7 @@ def test_the_state_reports_every_documented_field(livekit_sim_bare):
     livekit_sim_bare.create_room("stage", metadata="m", max_participants=10, empty_timeout=30)
     livekit_sim_bare.join("stage", "host-1", name="Host", publish=["camera"])
     state = livekit_sim_bare.state()
-    assert set(state) == {"rooms", "egress", "ingress", "data_messages", "removed"}
+    assert set(state) == {"rooms", "egress", "ingress", "data_messages", "removed", "observers"}
     (room,) = state["rooms"]
     assert set(room) >= {
         "sid", "name", "num_participants", "num_publishers", "active_recording", "metadata",

@@ -18,6 +18,8 @@ DELIBERATE_DISCONNECTS = frozenset(
     {
         "CLIENT_INITIATED",
         "DUPLICATE_IDENTITY",
+        # Moved to another node of a multi-node deployment: not a network loss.
+        "MIGRATION",
         "PARTICIPANT_REMOVED",
         "ROOM_DELETED",
         "ROOM_CLOSED",
@@ -29,6 +31,9 @@ DELIBERATE_DISCONNECTS = frozenset(
 
 # Participants LiveKit leaves out of a room's counts.
 UNCOUNTED_KINDS = frozenset({"AGENT", "EGRESS"})
+# States of a participant whose media has not connected yet (participant_joined fires
+# at ACTIVE): shown as joining, not counted as present.
+NOT_YET_PRESENT = frozenset({"JOINING", "JOINED"})
 KIND_ROLES = {
     "INGRESS": ParticipantRole.INGRESS,
     "EGRESS": ParticipantRole.EGRESS,

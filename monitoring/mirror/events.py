@@ -4,16 +4,18 @@ and refuses to move a row backwards in time."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from monitoring import livekit
 from monitoring.mirror.derive import UNCOUNTED_KINDS, disconnect_is_abnormal
 from monitoring.mirror.rows import (
+    TIMEOUTS_UNKNOWN,
     bans_enforce_on_commit,
     egress_upsert,
     ingress_upsert,
@@ -51,6 +53,12 @@ MEDIA_EVENTS = frozenset(
 )
 # How long before participant_left a track_unpublished still counts as part of it.
 UNPUBLISH_BEFORE_LEAVE = timedelta(seconds=5)
+# createdAt has whole-second precision, and a session's last events (ingress_ended)
+# can be stamped just after its room_finished.
+SESSION_TIME_SLACK = timedelta(seconds=2)
+# What a new LiveKit room gets when CreateRoom leaves them zero (shared/LIVEKIT.md).
+LIVEKIT_DEFAULT_EMPTY_TIMEOUT = 300
+LIVEKIT_DEFAULT_DEPARTURE_TIMEOUT = 20
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,7 @@ def event_apply(
         with transaction.atomic():
             room = _room_for_event(event)
             if room is None:
-                return ApplyResult("ignored", detail="the event names no room")
+                return ApplyResult("ignored", detail=_no_room_detail(event))
             handler = _HANDLERS[event.event]
             summary, identity = handler(room=room, event=event)
             observers.watch_audit_on_apply(room=room, event=event)
@@ -126,14 +134,61 @@ def _room_for_event(event: livekit.WebhookEvent) -> Room | None:
         room = Room.objects.select_for_update().filter(sid=sid).first()
         if room is not None:
             return room
-        if info is not None and info.sid:
+        if info is not None and info.sid and info.created_at is not None:
             return room_create(info=info, at=event.created_at)
-        return room_create_minimal(sid=sid, name=name, at=event.created_at)
-    if name:
-        # Minimal room without a sid: the newest session with that name.
-        room = Room.objects.select_for_update().filter(name=name).order_by("-created_at").first()
+        if info is not None and info.sid:
+            # A minimal room (track events: only sid and name): never take its zero
+            # timeouts; keep LiveKit's defaults until the reconciler reads the real ones.
+            room = room_create(
+                info=replace(
+                    info,
+                    empty_timeout=info.empty_timeout or LIVEKIT_DEFAULT_EMPTY_TIMEOUT,
+                    departure_timeout=info.departure_timeout or LIVEKIT_DEFAULT_DEPARTURE_TIMEOUT,
+                ),
+                at=event.created_at,
+            )
+        else:
+            room = room_create_minimal(sid=sid, name=name, at=event.created_at)
+        if room.events.exists():
+            return room  # created concurrently and already marked
+        RoomEvent.objects.create(
+            room=room,
+            kind=TIMEOUTS_UNKNOWN,
+            occurred_at=event.created_at,
+            summary="First seen through a "
+            + event.event.replace("_", " ")
+            + ": timeouts are LiveKit's defaults until the next reconciliation reads them",
+            payload={"pending": True},
+        )
         return room
+    if name:
+        # Ingress events name the room and carry no sid: the session of that name
+        # that was open at the event's time.
+        return _session_at(name=name, at=event.created_at)
     return None
+
+
+def _session_at(*, name: str, at: datetime) -> Room | None:
+    """The session of room ``name`` open at ``at`` (the newest created by then), else
+    an open one the mirror dates just after it; never one that had already ended."""
+    sessions = Room.objects.select_for_update().filter(name=name)
+    open_then = sessions.filter(created_at__lte=at + SESSION_TIME_SLACK).filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gte=at - SESSION_TIME_SLACK)
+    )
+    room = open_then.order_by("-created_at", "-pk").first()
+    if room is None:
+        room = sessions.filter(ended_at__isnull=True).order_by("created_at", "pk").first()
+    return room
+
+
+def _no_room_detail(event: livekit.WebhookEvent) -> str:
+    name = (event.room.name if event.room is not None else "") or (
+        event.ingress.room_name if event.ingress is not None else ""
+    )
+    if name:
+        # Its session has not been seen yet: the reconciler attaches what it reports.
+        return f"no session of room {name} was open at the event's time"
+    return "the event names no room"
 
 
 # --- One applier per event kind ----------------------------------------------------

@@ -15,6 +15,7 @@ from django.db.models import Count, Q
 
 from monitoring import livekit
 from monitoring.mirror.derive import (
+    NOT_YET_PRESENT,
     UNCOUNTED_KINDS,
     participant_is_observer,
     participant_role_declared,
@@ -45,6 +46,10 @@ EGRESS_RANK = {
 }
 
 RECONCILED = "reconciled"
+# Left on a room first seen through an event whose room is minimal (`{sid, name}`):
+# its timeouts are LiveKit's defaults until a full room (the reconciler's ListRooms,
+# a room_started) gives the real ones; ``payload.pending`` says whether that is still so.
+TIMEOUTS_UNKNOWN = "timeouts_unknown"
 
 
 # --- Rooms -------------------------------------------------------------------------
@@ -114,7 +119,15 @@ def room_update_fields(*, room: Room, info: livekit.RoomInfo) -> bool:
     changed = any(getattr(room, key) != value for key, value in values.items())
     for key, value in values.items():
         setattr(room, key, value)
+    room.events.filter(kind=TIMEOUTS_UNKNOWN, payload__pending=True).update(
+        payload={"pending": False}
+    )
     return changed
+
+
+def room_timeouts_unknown(*, room: Room) -> bool:
+    """Whether the room's timeouts are still defaults no full room info has confirmed."""
+    return room.events.filter(kind=TIMEOUTS_UNKNOWN, payload__pending=True).exists()
 
 
 def room_refresh(*, room: Room, now: datetime, save: bool = True) -> list[str]:
@@ -153,7 +166,8 @@ def room_refresh(*, room: Room, now: datetime, save: bool = True) -> list[str]:
             host_identity = host_identity or p.identity
         if role != p.role:
             Participant.objects.filter(pk=p.pk).update(role=role)
-    counts = present.exclude(kind__in=UNCOUNTED_KINDS).aggregate(
+    counted = present.exclude(kind__in=UNCOUNTED_KINDS).exclude(state__in=NOT_YET_PRESENT)
+    counts = counted.aggregate(
         participants=Count("pk"), publishers=Count("pk", filter=Q(is_publisher=True))
     )
     num_participants = counts["participants"]
@@ -208,6 +222,16 @@ def participant_joined_at(info: livekit.ParticipantInfo, default: datetime) -> d
     return info.joined_at or default
 
 
+def participant_state_stored(state: str, *, from_snapshot: bool) -> str:
+    """The state a row keeps: a snapshot's JOINING/JOINED as they are (shown as
+    joining, left out of the counts); a webhook's participant is ACTIVE (LiveKit sends
+    participant_joined at ACTIVE; track events' minimal participants have no state)
+    or leaving, which the leave applier records itself."""
+    if state in NOT_YET_PRESENT and from_snapshot:
+        return state
+    return "ACTIVE" if state in ("", "DISCONNECTED", *NOT_YET_PRESENT) else state
+
+
 def participant_upsert(
     *, room: Room, info: livekit.ParticipantInfo, at: datetime, replace_tracks: bool = False
 ) -> Participant:
@@ -220,7 +244,7 @@ def participant_upsert(
         "identity": info.identity,
         "name": info.name,
         "kind": info.kind or "STANDARD",
-        "state": "ACTIVE" if info.state in ("", "JOINING", "DISCONNECTED") else info.state,
+        "state": participant_state_stored(info.state, from_snapshot=replace_tracks),
         "metadata": info.metadata,
         "attributes": dict(info.attributes),
         "can_publish": info.can_publish,
