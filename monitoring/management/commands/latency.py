@@ -146,23 +146,8 @@ class Command(BaseCommand):
             opened = h.fleet.connect(specs, rate=100)
             if opened["connected"] != extra:
                 raise CommandError(f"only {opened['connected']} of {extra} pages connected")
-        background = 0.0
-        if options["background_rate"]:
-            h.loadgen.prepare(
-                LoadPlan(
-                    urls=h.webhook_urls(),
-                    rooms=loaded,
-                    tag=run_tag(),
-                    count=int(options["background_rate"] * 3600),
-                    rate=options["background_rate"],
-                    concurrency=16,
-                    api_key=h.api_key,
-                    api_secret=h.api_secret,
-                    presign=False,
-                )
-            )
-            h.loadgen.go()
         samples: list[float] = []
+        background, background_on = 0.0, False
         port = h.stack.ports[0]
         try:
             with sync_playwright() as playwright:
@@ -186,6 +171,24 @@ class Command(BaseCommand):
                     pages.append(page)
                 page = pages[0]
                 page.evaluate(OBSERVER)
+                # The pages are open before the background load starts, as they would be.
+                if options["background_rate"]:
+                    h.loadgen.prepare(
+                        LoadPlan(
+                            urls=h.webhook_urls(),
+                            rooms=loaded,
+                            tag=run_tag(),
+                            count=int(options["background_rate"] * 3600),
+                            rate=options["background_rate"],
+                            concurrency=16,
+                            api_key=h.api_key,
+                            api_secret=h.api_secret,
+                            presign=False,
+                        )
+                    )
+                    h.loadgen.go()
+                    background_on = True
+                    time.sleep(2.0)
                 for n in range(options["samples"]):
                     identity = f"latency-{n}"
                     time.sleep(options["gap"])
@@ -203,7 +206,7 @@ class Command(BaseCommand):
                     samples.append(page.evaluate(f"() => window.__seen['{identity}']") - sent)
                 browser.close()
         finally:
-            if options["background_rate"]:
+            if background_on:
                 h.loadgen.stop()
                 result = h.loadgen.result(timeout=60)
                 background = result.ok_per_second
