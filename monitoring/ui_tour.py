@@ -35,6 +35,7 @@ PAGES: list[tuple[str, str]] = [
     ("audit", "/audit/"),
     ("staff", "/accounts/staff/"),
     ("api-keys", "/api-keys/"),
+    ("queue", "/queue/"),
 ]
 # name -> the link on the room page that opens it (participant rows by identity).
 DIALOGS: list[tuple[str, str]] = [
