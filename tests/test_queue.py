@@ -488,3 +488,29 @@ def test_csv_cells_that_spreadsheets_would_run_are_quoted(moderator: Any) -> Non
     services.case_dismiss(actor=moderator, case=case, reason="-1")
     text = selectors.figures_csv()
     assert "'=HYPERLINK(1)" in text and ",'-1" in text
+
+
+def test_the_report_dialog_and_the_thresholds_page_refuse_outsiders_and_anonymous_visitors(
+    client: Any, outsider: Any
+) -> None:
+    room = open_room("lobby")
+    paths = [
+        ("get", f"/rooms/{room.pk}/report/form"),
+        ("post", f"/rooms/{room.pk}/report"),
+        ("get", "/queue/alerts/"),
+        ("post", "/queue/alerts/"),
+    ]
+    for method, path in paths:
+        assert getattr(client, method)(path).status_code == 302, path
+    client.force_login(outsider)
+    for method, path in paths:
+        assert getattr(client, method)(path).status_code == 403, path
+    assert not Report.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_queue_socket_refuses_anyone_who_is_not_staff(outsider: Any) -> None:
+    from tests.test_consumers import opens
+
+    assert await opens(None, "/ws/queue/") == (False, 4403)
+    assert (await opens(outsider, "/ws/queue/"))[0] is False
