@@ -15,7 +15,6 @@ from django.core.paginator import Page, Paginator
 from django.db.models import F, Q, QuerySet
 
 from monitoring.charts import participant_count_series, participant_count_svg
-from monitoring.mirror.rows import room_timeouts_unknown
 from monitoring.models import Egress, Ingress, Participant, Room, RoomEvent, RoomStatus
 from monitoring.wording import TRACK_SOURCES, TRACK_TYPES
 
@@ -167,8 +166,6 @@ class RoomDetail:
     present_limit: int = PRESENT_LIMIT
     departed_limit: int = DEPARTED_LIMIT
     event_limit: int = EVENT_LIMIT
-    # First seen through a minimal room: timeouts are LiveKit's defaults until reconciled.
-    timeouts_unknown: bool = False
 
 
 def track_badges(*, tracks: Iterable[Any]) -> list[TrackBadge]:
@@ -254,7 +251,6 @@ def room_detail_get(*, room_id: int) -> RoomDetail | None:
         ingresses=list(room.ingresses.order_by("name", "id")),
         chart_svg=participant_count_svg(points=points),
         chart_points=points,
-        timeouts_unknown=room_timeouts_unknown(room=room),
     )
 
 
