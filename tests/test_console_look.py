@@ -102,3 +102,42 @@ def test_a_room_that_just_ended_is_recorded_only_once_its_recording_finished(db:
     Egress.objects.filter(egress_id="EG_2").update(status="EGRESS_COMPLETE")
     room_refresh(room=Room.objects.get(pk=room.pk), now=now)
     assert Room.objects.get(pk=room.pk).status == RoomStatus.RECORDED
+
+
+def test_the_summary_figures_count_live_rooms_watchers_publishers_and_recordings(
+    client_for: Any, support: Any
+) -> None:
+    now = timezone.now()
+    Room.objects.create(
+        sid="RM_a",
+        name="a",
+        created_at=now,
+        status=RoomStatus.LIVE,
+        num_participants=10,
+        num_publishers=2,
+        active_recording=True,
+    )
+    Room.objects.create(
+        sid="RM_b", name="b", created_at=now, status=RoomStatus.IDLE, num_participants=3
+    )
+    Room.objects.create(
+        sid="RM_c", name="c", created_at=now, status=RoomStatus.ENDED, num_participants=50
+    )
+    client = client_for(support)
+
+    fragment = client.get(reverse("monitoring:summary")).content.decode()
+    rooms_page = client.get(reverse("monitoring:rooms")).content.decode()
+
+    def figure(name: str) -> str:
+        found = re.search(rf'data-testid="figure-{name}">(\d+)<', fragment)
+        assert found, name
+        return found.group(1)
+
+    assert [figure(n) for n in ("live-rooms", "watching", "publishers", "recording")] == [
+        "1",
+        "11",
+        "2",
+        "1",
+    ]
+    assert "1 live room<" in fragment.replace('</span><span class="label">', " ")
+    assert 'id="summary-figures"' in rooms_page and 'hx-get="/summary/"' in rooms_page
