@@ -226,6 +226,7 @@ class Command(BaseCommand):
         if self.options["pages"]:
             self.h.fleet.reset_stats()
         cpu_before, db_before = self.h.stack.cpu(), _db_cpu()
+        gen_before = _pid_cpu(self.h.loadgen.process.pid)
         seconds_planned = plan.count / plan.rate
         self.stdout.write(
             f" ({prepare_s:.1f} s) sending at {plan.rate:g}/s for {seconds_planned:g} s\n"
@@ -245,12 +246,14 @@ class Command(BaseCommand):
                 load.ok / (done - load.started) if phase.catchup_s is not None else 0.0
             )
         cpu_after, db_after = self.h.stack.cpu(), _db_cpu()
+        gen_after = _pid_cpu(self.h.loadgen.process.pid)
         events = max(load.ok, 1)
         phase.cpu_ms = {
             kind: (cpu_after[kind] - cpu_before.get(kind, 0.0)) * 1000 / events
             for kind in cpu_after
         }
         phase.cpu_ms["db"] = _db_delta(db_before, db_after) * 1000 / events
+        phase.cpu_ms["load generator"] = ((gen_after or 0.0) - (gen_before or 0.0)) * 1000 / events
         if console:
             self._count_applied(phase, plan.tag)
             if self.options["pages"]:
@@ -643,16 +646,22 @@ def _db_cpu() -> dict[int, float]:
             "AND pid <> pg_backend_pid()"
         )
         pids = [row[0] for row in cursor.fetchall()]
-    ticks = os.sysconf("SC_CLK_TCK")
     out = {}
     for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            out[pid] = (int(fields[11]) + int(fields[12])) / ticks
-        except OSError:
-            continue
+        seconds = _pid_cpu(pid)
+        if seconds is not None:
+            out[pid] = seconds
     return out
+
+
+def _pid_cpu(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process on this machine (None if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _db_delta(before: dict[int, float], after: dict[int, float]) -> float:
