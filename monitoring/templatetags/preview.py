@@ -10,12 +10,12 @@ from django.conf import settings
 register = template.Library()
 
 
-@register.inclusion_tag("monitoring/_watched_by.html")
-def watched_by(room: Any) -> dict[str, Any]:
-    """"watched by: <staff names>" for the room's console observers (none: nothing)."""
+@register.simple_tag
+def room_watchers(room: Any) -> list[str]:
+    """Names of the staff watching ``room`` through its live preview now."""
     from monitoring.moderation.observers import watchers_of
 
-    return {"watchers": watchers_of(room=room) if room is not None else []}
+    return watchers_of(room=room) if room is not None else []
 
 
 @register.simple_tag
