@@ -35,6 +35,8 @@ def publishing_revoked(room: Any, participant: Any) -> bool:
     to them. One query per room per render, kept on the room object."""
     if participant is None or getattr(participant, "can_publish", True):
         return False
+    if not getattr(room, "sid", ""):
+        return False
     revoked = getattr(room, "_publishing_revoked", None)
     if revoked is None:
         from monitoring.models import AuditEntry, AuditOutcome
