@@ -175,3 +175,55 @@ def env_database(
             test_name = str(config["NAME"]).removesuffix(".sqlite3") + "-test.sqlite3"
             config["TEST"] = {"NAME": test_name}
     return config
+
+
+def env_channel_prefix(
+    name: str, database: Mapping[str, Any], *, environ: Mapping[str, str] | None = None
+) -> str:
+    """The channel layer's prefix: set, or derived from the database the console uses, so
+    two installations sharing one Redis database never see each other's messages."""
+    import hashlib
+
+    value = _raw(name, environ)
+    if value is not None:
+        if len(value) > 40 or not all(c.isalnum() or c in "-_." for c in value):
+            raise ImproperlyConfigured(
+                f"{name}={value!r} must be at most 40 letters, digits, '-', '_' or '.'."
+            )
+        return value
+    where = "|".join(str(database.get(key) or "") for key in ("ENGINE", "HOST", "PORT", "NAME"))
+    return "roomwatch-" + hashlib.sha256(where.encode()).hexdigest()[:12]
+
+
+def env_networks(
+    name: str, default: list[str], *, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """Comma-separated addresses or networks (``10.0.0.0/8``, ``127.0.0.1``)."""
+    import ipaddress
+
+    networks = env_list(name, default, environ=environ)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} entry {network!r} is not an address or network such as 10.0.0.0/8."
+            ) from None
+    return networks
+
+
+def csp_websocket_sources(origins: list[str], livekit_public_url: str) -> list[str]:
+    """connect-src entries: the ws(s):// twin of each trusted origin (older browsers do
+    not let 'self' cover websockets) and LiveKit's public URL, as ws(s) and http(s)
+    (the LiveKit client also validates the connection over HTTP)."""
+    from urllib.parse import urlsplit
+
+    sources: list[str] = []
+    for origin in origins:
+        parts = urlsplit(origin)
+        sources.append(f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}")
+    parts = urlsplit(livekit_public_url)
+    secure = parts.scheme in ("https", "wss")
+    sources += [f"{'wss' if secure else 'ws'}://{parts.netloc}"]
+    sources += [f"{'https' if secure else 'http'}://{parts.netloc}"]
+    return list(dict.fromkeys(sources))

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
+    csp_websocket_sources,
     env_bool,
+    env_channel_prefix,
     env_choice,
     env_database,
     env_int,
     env_list,
+    env_networks,
     env_origins,
     env_str,
     env_timezone,
@@ -59,12 +63,15 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "axes",
+    "csp",
     "accounts",
     "monitoring",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -111,6 +118,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     }
 
 REDIS_URL = env_str("REDIS_URL", "")
+# Prefix of every channel-layer name (and cache key) in Redis: two consoles sharing one
+# Redis database stay apart. The default is unique per database the console uses.
+ROOMWATCH_CHANNEL_PREFIX = env_channel_prefix("ROOMWATCH_CHANNEL_PREFIX", DATABASES["default"])
 if REDIS_URL:
     REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))
     # Pub/sub: one Redis message per group and process, fanned out to that process's
@@ -118,11 +128,20 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "roomwatch"},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": ROOMWATCH_CHANNEL_PREFIX},
+        }
+    }
+    # Throttles (API-key attempts) count across processes.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": ROOMWATCH_CHANNEL_PREFIX,
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -144,7 +163,13 @@ AXES_COOLOFF_TIME = env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # hour
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0) or None
+# Reverse proxies in front: the client is the N-th address from the right of
+# X-Forwarded-For; with 0 the header is ignored (config/proxy.py).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "config.proxy.client_address"
+# Failed API-key attempts per address before it is refused (429) for the cool-off.
+API_KEY_FAILURE_LIMIT = env_int("API_KEY_FAILURE_LIMIT", 20, minimum=1)
+API_KEY_COOLOFF_SECONDS = env_int("API_KEY_COOLOFF_SECONDS", 300, minimum=1)
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
@@ -239,6 +264,55 @@ SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60, minimum=60)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# No inline script or style anywhere (htmx's indicator styles are off, see base.html):
+# scripts, styles and websockets only from the console itself, and LiveKit's public URL
+# for the in-browser preview.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "media-src": [SELF, "blob:"],
+        "font-src": [SELF],
+        "connect-src": [
+            SELF,
+            *csp_websocket_sources(
+                CSRF_TRUSTED_ORIGINS, globals().get("LIVEKIT_PUBLIC_URL", LIVEKIT_URL)
+            ),
+        ],
+        "worker-src": [SELF, "blob:"],
+        "manifest-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
+# Browser features the console never uses are off; video previews may autoplay.
+PERMISSIONS_POLICY = {
+    "accelerometer": [],
+    "camera": [],
+    "display-capture": [],
+    "geolocation": [],
+    "gyroscope": [],
+    "magnetometer": [],
+    "microphone": [],
+    "payment": [],
+    "usb": [],
+    "autoplay": ["self"],
+    "fullscreen": ["self"],
+    "picture-in-picture": ["self"],
+}
+# Webhook bodies up to 2 MiB (monitoring/live/inbox.py MAX_BODY_BYTES) must reach the
+# view, which answers 413 itself above that.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024
+# Error details of /healthz and the /metrics scrape: for staff, or a bearer token.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
+# Addresses (or networks) allowed to scrape /metrics without the token, comma-separated.
+METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS", [])
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -246,17 +320,25 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livekit/webhook$"]
-    if env_bool("BEHIND_TLS_PROXY", False):
+    if BEHIND_TLS_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOG_LEVEL = env_choice(
     "LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 )
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain", choices=("plain", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # One JSON object per line: {"asctime", "levelname", "name", "message", ...extra}.
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "axes": {"level": "WARNING"},

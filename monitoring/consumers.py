@@ -11,14 +11,15 @@ from django.contrib.auth import get_user_model
 
 from accounts.access import Action, can
 from accounts.roles import SUPPORT, role_of
-from monitoring import realtime
+from monitoring import metrics, realtime
 from monitoring.live import watch
 
 # Close code for a refused socket: htmx does not reconnect on 4xxx codes.
 CLOSE_FORBIDDEN = 4403
-# Close code when the account changed: htmx reconnects on 1012 ("service restart"),
-# and the reconnect is checked against the account as it is now.
-CLOSE_RECONNECT = 1012
+# Close code when the account changed: the page reconnects on it on purpose
+# (static/js/roomwatch.js), and the reconnect is checked against the account as it is
+# now. An application code: the websocket server refuses 1012 ("service restart").
+CLOSE_RECONNECT = 4012
 
 
 class StaffConsumer(AsyncWebsocketConsumer):
@@ -48,12 +49,20 @@ class StaffConsumer(AsyncWebsocketConsumer):
         for group in [realtime.CONSOLE_GROUP, *groups]:
             await self._join(group)
         await self.accept()
+        self.counted_page = type(self).__name__.lower().removesuffix("consumer")
+        metrics.socket_opened(self.counted_page)
         # A page that opens (or reopens, after a reconnect) its socket may show a
         # banner that is out of date: the first message brings it up to date.
         await self.send(text_data=await database_sync_to_async(realtime.banner_fragment)())
 
     def group_names(self) -> list[str]:
         return []
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        if getattr(self, "counted_page", None):
+            metrics.socket_closed(self.counted_page)
+            self.counted_page = None
+        await super().websocket_disconnect(message)
 
     async def _join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)

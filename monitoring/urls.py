@@ -18,6 +18,7 @@ app_name = "monitoring"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", health.metrics, name="metrics"),
     path("livekit/webhook", webhooks.livekit_webhook, name="livekit-webhook"),
     path("", rooms.room_list, name="rooms"),
     path("rooms/<int:room_id>/", rooms.room_detail, name="room"),

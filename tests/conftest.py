@@ -31,6 +31,20 @@ def _fast_password_hashing(request: pytest.FixtureRequest) -> None:
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttles(request: pytest.FixtureRequest) -> None:
+    """Throttle counters (the Django cache, Redis with REDIS_URL) start empty per test:
+    invalid API keys sent by one test must not lock the next one out."""
+    from django.core.cache import cache
+
+    if request.node.get_closest_marker("e2e") is not None:
+        return  # a browser test's server shares the Redis database: leave it alone
+    try:
+        cache.clear()
+    except Exception:  # a test may point the cache at a Redis that is down
+        pass
+
+
 @pytest.fixture
 def support(db: Any) -> Any:
     return make_staff("sam-support", SUPPORT)

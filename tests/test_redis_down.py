@@ -24,9 +24,10 @@ def redis_down(settings: Any) -> None:
 
 
 def test_healthz_names_the_channel_layer_as_down(
-    client: Client, db: Any, livekit_sim: Any, redis_down: None
+    client: Client, db: Any, livekit_sim: Any, redis_down: None, settings: Any
 ) -> None:
-    response = client.get("/healthz")
+    settings.HEALTHZ_TOKEN = "healthz-token-for-the-load-balancer-0001"
+    response = client.get("/healthz", HTTP_AUTHORIZATION=f"Bearer {settings.HEALTHZ_TOKEN}")
     assert response.status_code == 503
     checks = response.json()["checks"]
     assert checks["channel_layer"]["status"] == "down"

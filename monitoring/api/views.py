@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
+from config.proxy import client_address
+from monitoring.api import throttle
 from monitoring.models import ApiKey, Ban, BanScope
 from monitoring.moderation import bans, selectors
 from monitoring.moderation.api_keys import ApiKeyInvalid, api_key_authenticate
@@ -42,6 +44,15 @@ def error_response(
     return JsonResponse(body, status=status, headers=headers)
 
 
+def _too_many(retry_after: int) -> JsonResponse:
+    return error_response(
+        429,
+        "too_many_attempts",
+        f"Too many invalid API keys from this address; try again in {retry_after} s.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 def api_endpoint(*methods: str) -> Callable[..., Any]:
     """Method check, API-key authentication and JSON errors around an endpoint."""
 
@@ -55,9 +66,16 @@ def api_endpoint(*methods: str) -> Callable[..., Any]:
                     f"{request.method} is not allowed here; use {', '.join(methods)}.",
                     headers={"Allow": ", ".join(methods)},
                 )
+            address = client_address(request)
+            retry_after = throttle.api_key_retry_after(address=address)
+            if retry_after is not None:
+                return _too_many(retry_after)
             try:
                 api_key = api_key_authenticate(authorization=request.headers.get("Authorization"))
             except ApiKeyInvalid as exc:
+                locked = throttle.api_key_failure_note(address=address, path=request.path)
+                if locked is not None:
+                    return _too_many(locked)
                 return error_response(
                     401, "unauthenticated", str(exc), headers={"WWW-Authenticate": "Bearer"}
                 )

@@ -359,6 +359,8 @@ def participant_kick(
     """Remove a participant from the room. LiveKit does not revoke its token: ban to keep it out."""
     reason = _authorize_and_clean(actor, Action.KICK, reason)
     identity = _clean_identity(identity)
+    # Whether the mirror ever saw them here: "already removed" only for those who were.
+    was_here = Participant.objects.filter(room=room, identity=identity).exists()
 
     async def remote() -> _Outcome:
         try:
@@ -368,8 +370,12 @@ def participant_kick(
                 raise
             return _already_gone(
                 exc,
-                message=f"{identity} was already removed: they are no longer in the room.",
-                detail={"already_removed": True},
+                message=(
+                    f"{identity} was already removed: they are no longer in the room."
+                    if was_here
+                    else f"{identity} is not in this room: nobody was removed."
+                ),
+                detail={"already_removed": True} if was_here else {"not_in_room": True},
                 mirror=lambda: _mark_left(room=room, identity=identity, reason="UNKNOWN_REASON"),
             )
         return _Outcome(

@@ -42,7 +42,16 @@
       })
       .catch(function () { /* the server is down: keep saying reconnecting */ });
   }
-  document.addEventListener("htmx:wsClose", function () {
+  // The server closes with 4012 when the account changed (role, deactivation, sign-out):
+  // reconnect at once, so the new socket is checked against the account as it is now.
+  var CLOSE_RECONNECT = 4012;
+  document.addEventListener("htmx:wsClose", function (event) {
+    var detail = event.detail || {};
+    if (detail.event && detail.event.code === CLOSE_RECONNECT && detail.socketWrapper) {
+      setState("reconnecting");
+      setTimeout(detail.socketWrapper.reconnect, 200 + Math.random() * 800);
+      return;
+    }
     if (refused) { return; }
     setState(navigator.onLine ? "reconnecting" : "offline");
     failedRetries += 1;
@@ -213,3 +222,20 @@
     for (var i = 0; i < lists.length; i++) { trim(lists[i]); }
   });
 })();
+
+// A refused claim, release or action on the queue answers 4xx with the reason in words:
+// show it in the page's flash (no inline script: the CSP allows none).
+document.addEventListener("htmx:responseError", function (event) {
+  var flash = document.getElementById("queue-flash");
+  if (!flash) { return; }
+  flash.textContent = event.detail.xhr.responseText || "That did not work; reload and try again.";
+  flash.hidden = false;
+});
+
+// Forms that ask before a destructive step carry the question in data-confirm
+// (no inline onsubmit handler: the CSP allows none).
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  var question = form && form.dataset ? form.dataset.confirm : null;
+  if (question && !window.confirm(question)) { event.preventDefault(); }
+}, true);
