@@ -88,6 +88,7 @@ def event_apply(
             if room is None:
                 return ApplyResult("ignored", detail=_no_room_detail(event))
             handler = _HANDLERS[event.event]
+            before = _room_state(room)
             summary, identity = handler(room=room, event=event)
             observers.watch_audit_on_apply(room=room, event=event)
             entry = RoomEvent.objects.create(
@@ -101,8 +102,8 @@ def event_apply(
             )
             if refresh:
                 room_refresh(room=room, now=timezone.now())
-            else:
-                room.save()
+            elif _room_state(room) != before:
+                room.save()  # what the handler set on the room; the rest is derived later
             # room_finished ends every session at once: the whole page changes.
             changed = None if event.event == "room_finished" else [identity] if identity else []
             room_broadcast_on_commit(
@@ -118,6 +119,11 @@ def event_apply(
             return ApplyResult("duplicate", detail=f"event {event.id} was already applied")
         raise
     return ApplyResult("applied", room_id=room.pk, detail=summary)
+
+
+def _room_state(room: Room) -> tuple[Any, ...]:
+    """Every stored field of the room, to tell whether a handler changed any."""
+    return tuple(getattr(room, field.attname) for field in Room._meta.concrete_fields)
 
 
 def _room_for_event(event: livekit.WebhookEvent) -> Room | None:
@@ -212,29 +218,30 @@ def _on_participant_joined(*, room: Room, event: livekit.WebhookEvent) -> tuple[
         return "Participant joined (no details)", ""
     if room.ended_at is not None:
         return f"{info.identity} joined (late: the room had already ended)", info.identity
-    row = room.participants.filter(sid=info.sid).first()
+    # This session and the identity's other open sessions, in one read.
+    sessions = list(
+        room.participants.filter(Q(sid=info.sid) | Q(identity=info.identity, left_at__isnull=True))
+    )
+    row = next((p for p in sessions if p.sid == info.sid), None)
     if row is not None and row.left_at is not None:
         # participant_left for this session was delivered first: it stays gone.
         return f"{info.identity} joined (late: already left)", info.identity
-    newer = (
-        room.participants.filter(identity=info.identity, left_at__isnull=True)
-        .exclude(sid=info.sid)
-        .filter(joined_at__gt=participant_joined_at(info, event.created_at))
-        .exists()
-    )
-    if newer:
+    others = [p for p in sessions if p.sid != info.sid and p.identity == info.identity]
+    joined_at = participant_joined_at(info, event.created_at)
+    if any(p.joined_at and p.joined_at > joined_at for p in others):
         # A later session of the same identity is already here: this one was replaced.
-        participant_upsert(room=room, info=info, at=event.created_at)
+        participant_upsert(room=room, info=info, at=event.created_at, existing=row, looked_up=True)
         room.participants.filter(sid=info.sid).update(
             left_at=event.created_at, state="DISCONNECTED", disconnect_reason="DUPLICATE_IDENTITY"
         )
         return f"{info.identity} joined (late: replaced by a newer session)", info.identity
-    # The same identity joining again replaces its older session (LiveKit disconnects
-    # it with DUPLICATE_IDENTITY).
-    room.participants.filter(identity=info.identity, left_at__isnull=True).exclude(
-        sid=info.sid
-    ).update(left_at=event.created_at, state="DISCONNECTED", disconnect_reason="DUPLICATE_IDENTITY")
-    participant_upsert(room=room, info=info, at=event.created_at)
+    if others:
+        # The same identity joining again replaces its older session (LiveKit
+        # disconnects it with DUPLICATE_IDENTITY).
+        room.participants.filter(pk__in=[p.pk for p in others]).update(
+            left_at=event.created_at, state="DISCONNECTED", disconnect_reason="DUPLICATE_IDENTITY"
+        )
+    participant_upsert(room=room, info=info, at=event.created_at, existing=row, looked_up=True)
     bans_enforce_on_commit(room=room, identity=info.identity)
     return f"{info.identity} joined" + (f" as {info.name}" if info.name else ""), info.identity
 

@@ -74,6 +74,7 @@ def room_create(*, info: livekit.RoomInfo, at: datetime) -> Room:
     if room.ended_at is None and newer.exists():
         # A late event of a session that a newer one of the same name replaced.
         room_end(room=room, at=at, reason="ROOM_CLOSED")
+        room.save(update_fields=["ended_at"])
     return room
 
 
@@ -233,9 +234,18 @@ def participant_state_stored(state: str, *, from_snapshot: bool) -> str:
 
 
 def participant_upsert(
-    *, room: Room, info: livekit.ParticipantInfo, at: datetime, replace_tracks: bool = False
+    *,
+    room: Room,
+    info: livekit.ParticipantInfo,
+    at: datetime,
+    replace_tracks: bool = False,
+    existing: Participant | None = None,
+    looked_up: bool = False,
 ) -> Participant:
     """Create or refresh a participant row from LiveKit's description of it.
+
+    A caller that already read the session's row passes it as ``existing`` (or
+    ``looked_up=True`` when there is none), saving the lookup.
 
     A webhook's participant without tracks leaves the stored tracks alone (a track
     event may have been applied first); a snapshot (``replace_tracks``) is the truth.
@@ -266,7 +276,13 @@ def participant_upsert(
     if info.tracks or replace_tracks:
         values["tracks"] = [t.as_json() for t in info.tracks]
         values["is_publisher"] = bool(info.tracks)
-    row, created = Participant.objects.get_or_create(room=room, sid=info.sid, defaults=values)
+    if existing is not None:
+        row, created = existing, False
+    elif looked_up:
+        row, created = Participant.objects.create(room=room, sid=info.sid, **values), True
+    else:
+        # The caller holds the room's row lock, so nobody inserts this session meanwhile.
+        row, created = Participant.objects.get_or_create(room=room, sid=info.sid, defaults=values)
     if not created:
         if values["role"] == ParticipantRole.CO_HOST and row.role == ParticipantRole.HOST:
             values["role"] = row.role  # who is host is room_refresh's to settle
