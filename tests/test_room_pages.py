@@ -342,6 +342,31 @@ def test_a_room_nobody_joined_draws_an_empty_chart() -> None:
     assert "No participants yet" in participant_count_svg(points=[])
 
 
+@pytest.mark.django_db
+def test_a_large_room_s_chart_is_read_in_one_bounded_query_with_its_peak_and_count() -> None:
+    room = make_room("crowd", minutes_ago=600)
+    start = room.created_at
+    rows = []
+    for n in range(400):
+        joined = start + timedelta(seconds=30 + n * 60)
+        left = joined + timedelta(minutes=45) if n % 3 else None
+        rows.append(
+            Participant(room=room, sid=f"PA_{n}", identity=f"u{n}", joined_at=joined, left_at=left)
+        )
+    Participant.objects.bulk_create(rows)
+    spans = [(p.joined_at, p.left_at) for p in rows]
+    exact = participant_count_series(spans=spans, start=start, end=room.ended_at)
+
+    with CaptureQueriesContext(connection) as captured:
+        points = selectors.room_chart_points(room=room)
+
+    assert len(captured) == 1
+    assert points[-1][1] == exact[-1][1]
+    assert max(c for _, c in points) == max(c for _, c in exact)
+    if connection.vendor == "postgresql":
+        assert len(points) <= 2 * 300 + 2  # two points per stretch of time at most
+
+
 # -- the wall -----------------------------------------------------------------
 
 
