@@ -6,6 +6,12 @@ name, search by identity, a status filter, each sort) and a busy room's page, an
 prints a table of the median and worst time, the query count and the peak Python
 memory (tracemalloc) of each. Measured by hand, never in the test suite.
 ``--clean`` removes the seeded rows afterwards.
+
+First (unless ``--skip-reconciler``) it times the reconciler against a simulator
+holding as many rooms and participants (``monitoring.bench.reconcile``): a first pass
+over a true mirror, an idle pass, and a pass after 1% of the rooms changed, each with
+its duration, LiveKit calls and database queries. That part needs a database with no
+other open rooms (the reconciler would end them), so the page seed is rebuilt after it.
 """
 
 from __future__ import annotations
@@ -47,11 +53,23 @@ class Command(BaseCommand):
         parser.add_argument("--participants", type=int, default=200_000)
         parser.add_argument("--repeat", type=int, default=5, help="timed runs per page")
         parser.add_argument("--clean", action="store_true", help="delete the seeded rows after")
+        parser.add_argument("--skip-reconciler", action="store_true", help="time the pages only")
 
     def handle(self, *args: Any, **options: Any) -> None:
         rooms, participants = options["rooms"], options["participants"]
         if rooms < 1 or participants < 0 or options["repeat"] < 1:
             raise CommandError("--rooms and --repeat must be at least 1, --participants at least 0")
+        passes = []
+        if not options["skip_reconciler"]:
+            from monitoring.bench.reconcile import reconciler_bench
+
+            self._clean()  # its open rooms are not in the simulator
+            try:
+                passes = reconciler_bench(
+                    rooms=rooms, participants=participants, say=self.stdout.write
+                )
+            except RuntimeError as exc:
+                raise CommandError(str(exc)) from exc
         seeded = Room.objects.filter(sid__startswith=PREFIX).count()
         if seeded != rooms:
             self._clean()
@@ -81,6 +99,8 @@ class Command(BaseCommand):
             headers = {"HTTP_HX_REQUEST": "true"} if "htmx" in label else {}
             rows.append((label, *self._measure(client, url, options["repeat"], headers)))
         self._print(rows, rooms=rooms, participants=participants)
+        if passes:
+            self._print_passes(passes)
         get_user_model().objects.filter(username=USERNAME).delete()
         if options["clean"]:
             self._clean()
@@ -210,4 +230,18 @@ class Command(BaseCommand):
         for label, median, worst, queries, peak in rows:
             self.stdout.write(
                 f"{label:<34} {median:>10.1f} {worst:>10.1f} {queries:>8} {peak:>9.1f}"
+            )
+
+    def _print_passes(self, passes: list[Any]) -> None:
+        self.stdout.write("\nreconciler (one livekit_sync pass)\n")
+        header = (
+            f"{'pass':<34} {'ms':>8} {'LiveKit calls':>14} {'queries':>8} "
+            f"{'rooms listed':>13} {'corrected':>10}"
+        )
+        self.stdout.write(header)
+        self.stdout.write("-" * len(header))
+        for p in passes:
+            self.stdout.write(
+                f"{p.label:<34} {p.duration_ms:>8} {p.livekit_calls:>14} {p.queries:>8} "
+                f"{p.rooms_checked:>13} {p.rooms_corrected:>10}"
             )
