@@ -52,3 +52,30 @@ def _cell(value: object) -> str:
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+class LoadSampler:
+    """Samples the machine's 1-minute load average every few seconds while a run lasts."""
+
+    def __init__(self, every: float = 2.0) -> None:
+        import threading
+
+        self.samples: list[float] = [os.getloadavg()[0]]
+        self._stop = threading.Event()
+        self._every = every
+        self._thread = threading.Thread(target=self._run, daemon=True, name="loadavg")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self.samples.append(os.getloadavg()[0])
+
+    def summary(self) -> str:
+        self._stop.set()
+        self.samples.append(os.getloadavg()[0])
+        mean = sum(self.samples) / len(self.samples)
+        return (
+            f"load average (1 min) during the run: min {min(self.samples):.2f}, "
+            f"mean {mean:.2f}, max {max(self.samples):.2f} ({len(self.samples)} samples); "
+            f"now {load_average()} on {os.cpu_count()} cores"
+        )

@@ -26,7 +26,7 @@ from monitoring.bench import seed
 from monitoring.bench.events import run_tag
 from monitoring.bench.harness import Harness
 from monitoring.bench.loadgen import LoadPlan
-from monitoring.bench.report import load_average, percentile, table, verdict
+from monitoring.bench.report import LoadSampler, percentile, table, verdict
 from monitoring.browser import CHROMIUM, CHROMIUM_ARGS
 from monitoring.models import Room
 
@@ -77,7 +77,7 @@ class Command(BaseCommand):
         if not Path(CHROMIUM).exists():
             raise CommandError(f"Chromium is needed at {CHROMIUM} (apt-get install -y chromium)")
         os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop
-        loads = [os.getloadavg()[0]]
+        loads = LoadSampler()
         missed: list[str] = []
         try:
             harness = Harness(web=options["workers"], embedded=options["embedded"], out=self.stdout)
@@ -85,7 +85,6 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         with harness:
             samples, background = self._run(harness, options, missed)
-            loads.append(os.getloadavg()[0])
         p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
         extra = options["pages"] - options["browser_pages"]
         rows: list[list[object]] = [
@@ -110,10 +109,7 @@ class Command(BaseCommand):
                 rows,
             )
         )
-        self.stdout.write(
-            f"load average (1 min) during the run: {min(loads):.2f}..{max(loads):.2f}; "
-            f"now {load_average()} on {os.cpu_count()} cores"
-        )
+        self.stdout.write(loads.summary())
         self.stdout.write(
             f"webhook -> browser over {len(samples)} samples: "
             f"median {p50:.0f} ms, p99 {p99:.0f} ms, worst {max(samples):.0f} ms "

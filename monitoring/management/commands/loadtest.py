@@ -29,7 +29,7 @@ from monitoring.bench import bare, kick, seed
 from monitoring.bench.events import EventMaker, RoomSpec, run_tag
 from monitoring.bench.harness import Harness
 from monitoring.bench.loadgen import LoadPlan, LoadResult
-from monitoring.bench.report import load_average, median, percentile, table, verdict
+from monitoring.bench.report import LoadSampler, median, percentile, table, verdict
 from monitoring.bench.staff import ROLES
 from monitoring.live import applier
 from monitoring.models import InboxEvent, Room, RoomEvent
@@ -115,7 +115,7 @@ class Command(BaseCommand):
             if options[name] < 1:
                 raise CommandError(f"--{name} must be at least 1")
         self.options = options
-        loads = [os.getloadavg()[0]]
+        loads = LoadSampler()
         try:
             harness = Harness(
                 web=options["workers"],
@@ -129,20 +129,14 @@ class Command(BaseCommand):
             self.h = harness
             self.stdout.write(self._setup_line())
             main, bare_phase = self._main(options)
-            loads.append(os.getloadavg()[0])
             self._print_main(main, bare_phase)
             if sizes:
                 self._compare(sizes, options)
-                loads.append(os.getloadavg()[0])
             if options["kicks"]:
                 self._kicks(options["kicks"])
             if options["sockets"]:
                 self._sockets(options)
-                loads.append(os.getloadavg()[0])
-        self.stdout.write(
-            f"\nload average (1 min) during the run: {min(loads):.2f}..{max(loads):.2f}; "
-            f"now {load_average()} on {os.cpu_count()} cores"
-        )
+        self.stdout.write("\n" + loads.summary())
         ratio = main.load.ok_per_second / bare_phase.load.ok_per_second if bare_phase.load.ok else 0
         catchup = main.catchup_s if main.catchup_s is not None else -1
         self.stdout.write(
