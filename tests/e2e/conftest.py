@@ -153,6 +153,9 @@ def console_server(
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": _database_url(),
+        # The test database's name differs from the configured one: keep the channel
+        # prefix of this process, so pushes sent from the test reach the server.
+        "ROOMWATCH_CHANNEL_PREFIX": settings.ROOMWATCH_CHANNEL_PREFIX,
         "LIVEKIT_URL": livekit_sim.url,
         "LIVEKIT_API_KEY": settings.LIVEKIT_API_KEY,
         "LIVEKIT_API_SECRET": settings.LIVEKIT_API_SECRET,
