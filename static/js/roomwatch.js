@@ -213,9 +213,12 @@
   }
   document.addEventListener("htmx:oobAfterSwap", function (event) {
     var el = event.target;
-    if (!el || !el.classList) { return; }
-    if (el.classList.contains("room-row")) { placeRoomRow(el); }
-    if (el.classList.contains("participant-row")) { dropOlderCopies(el); }
+    if (el && el.classList && el.classList.contains("room-row")) { placeRoomRow(el); }
+  });
+  // Rows appended or prepended by a push are announced with htmx:load as they settle.
+  document.addEventListener("htmx:load", function (event) {
+    var el = event.target;
+    if (el && el.classList && el.classList.contains("participant-row")) { dropOlderCopies(el); }
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
     var lists = document.querySelectorAll("#departed-rows, #timeline-list");
