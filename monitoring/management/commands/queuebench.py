@@ -115,6 +115,14 @@ class Command(BaseCommand):
             )
             elapsed = time.monotonic() - started
             cpu = stack.cpu()["web"] - cpu_before
+            # The ceiling of this stack here: the simplest authenticated API call (one
+            # key look-up and one query), on the same processes, same concurrency.
+            checks = [base + "/api/v1/bans/check?identity=viewer-1" for base in stack.bases]
+            baseline_started = time.monotonic()
+            baseline, _ = asyncio.run(
+                _send(checks, key.plaintext, [b""] * 1000, options["concurrency"], method="GET")
+            )
+            baseline_rate = len(baseline) / (time.monotonic() - baseline_started)
             stack.check_alive()
         finally:
             stack.stop()
@@ -135,6 +143,8 @@ class Command(BaseCommand):
             ["intake: non-2xx answers", bad, "0", verdict(bad == 0)],
             ["intake: stored reports / cases / alerts", f"{stored} / {cases} / {alerts}", "", ""],
             ["intake: web CPU ms per report", cpu * 1000 / max(sent, 1), "", ""],
+            ["baseline: GET /api/v1/bans/check per s", baseline_rate, "", ""],
+            ["baseline: GET /api/v1/bans/check p50 ms", percentile(baseline, 0.5), "", ""],
         ]
 
     def _bodies(self, options: dict[str, Any]) -> list[bytes]:
@@ -233,7 +243,7 @@ class Command(BaseCommand):
 
 
 async def _send(
-    urls: list[str], key: str, bodies: list[bytes], concurrency: int
+    urls: list[str], key: str, bodies: list[bytes], concurrency: int, *, method: str = "POST"
 ) -> tuple[list[float], list[int]]:
     import aiohttp
 
@@ -250,7 +260,7 @@ async def _send(
         while not queue.empty() and time.monotonic() < deadline:
             body = queue.get_nowait()
             started = time.perf_counter()
-            async with session.post(url, data=body, headers=headers) as response:
+            async with session.request(method, url, data=body or None, headers=headers) as response:
                 await response.read()
                 statuses.append(response.status)
             latencies.append((time.perf_counter() - started) * 1000)
