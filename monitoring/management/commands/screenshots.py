@@ -156,8 +156,11 @@ class Command(BaseCommand):
                 page = context.new_page()
                 page.set_default_timeout(15_000)
                 page.goto(f"{console}/accounts/login/")
-                page.screenshot(path=str(out / "desktop-login.png"))
-                written.append(out / "desktop-login.png")
+                for size, viewport in ui_tour.SIZES.items():
+                    page.set_viewport_size(viewport)
+                    page.screenshot(path=str(out / f"{size}-login.png"))
+                    written.append(out / f"{size}-login.png")
+                page.set_viewport_size(ui_tour.SIZES["desktop"])
                 page.fill("input[name=username]", USERNAME)
                 page.fill("input[name=password]", password)
                 page.click("button[type=submit]")
