@@ -55,7 +55,17 @@ async def test_stop_egress_ends_a_recording_and_refuses_a_finished_one(lk, livek
     with pytest.raises(api.TwirpError) as refused:
         await lk.egress.stop_egress(api.StopEgressRequest(egress_id=egress["egress_id"]))
     assert (refused.value.code, refused.value.status) == ("failed_precondition", 412)
-    assert refused.value.message.endswith("egress with status EGRESS_COMPLETE cannot be stopped")
+    assert refused.value.message == "egress with status EGRESS_COMPLETE cannot be stopped", (
+        "a native twirp error: no internal-RPC prefix"
+    )
+
+
+async def test_list_egress_with_an_unknown_id_is_not_found(lk, livekit_sim_bare):
+    livekit_sim_bare.join("stage", "host-1")
+    livekit_sim_bare.start_egress("stage")
+    with pytest.raises(api.TwirpError) as refused:
+        await lk.egress.list_egress(api.ListEgressRequest(egress_id="EG_nope"))
+    assert (refused.value.code, refused.value.status) == ("not_found", 404)
 
 
 async def test_stop_egress_on_an_unknown_id_is_not_found(lk):
