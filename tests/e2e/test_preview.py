@@ -27,13 +27,15 @@ def mirrored_room(name: str, timeout: float = 10.0) -> Room:
     raise AssertionError(f"room {name!r} never reached the mirror")
 
 
-def eventually(check: Any, timeout: float = 10.0) -> Any:
+def eventually(page: Any, check: Any, timeout: float = 10.0) -> Any:
+    """Poll ``check`` while letting Playwright run the page's route handlers (a plain
+    sleep in the test thread would hold every routed request)."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value or time.monotonic() > deadline:
             return value
-        time.sleep(0.1)
+        page.wait_for_timeout(100)
 
 
 def claims(token: str) -> dict[str, Any]:
@@ -101,7 +103,7 @@ def test_watch_joins_the_simulator_as_a_hidden_observer_and_counts_do_not_change
     identity = claims(token)["sub"]
     assert identity.startswith(f"roomwatch-observer-{moderator.pk}-")
     assert claims(token)["video"]["room"] == "studio"
-    observers = eventually(lambda: livekit_sim.state()["observers"])
+    observers = eventually(page, lambda: livekit_sim.state()["observers"])
     assert [(o["room"], o["identity"]) for o in observers] == [("studio", identity)]
     assert livekit_sim.room("studio")["num_participants"] == 3
     page.wait_for_selector("[data-testid=watched-by]:not([hidden])")
@@ -110,7 +112,7 @@ def test_watch_joins_the_simulator_as_a_hidden_observer_and_counts_do_not_change
     assert identity not in page.inner_text("#room-participants")
 
     page.get_by_role("button", name="Stop watching").click()
-    assert eventually(lambda: livekit_sim.state()["observers"] == [])
+    assert eventually(page, lambda: livekit_sim.state()["observers"] == [])
     assert state_text(page) == "not watching"
     page.wait_for_selector("[data-testid=watched-by][hidden]", state="attached")
     assert participants.inner_text() == "2"
@@ -217,8 +219,8 @@ def test_the_wall_plays_at_most_the_configured_number_of_previews(
     page.get_by_role("button", name="Preview visible rooms").click()
 
     page.wait_for_function("() => document.querySelector('#wall-previews').dataset.playing === '2'")
-    assert eventually(lambda: len(livekit_sim.state()["observers"]) == two_previews)
-    time.sleep(1.0)  # nothing more starts later
+    assert eventually(page, lambda: len(livekit_sim.state()["observers"]) == two_previews)
+    page.wait_for_timeout(1000)  # nothing more starts later
     assert len(livekit_sim.state()["observers"]) == two_previews
     assert "2 of at most 2 previews playing" in page.inner_text("#wall-previews")
     assert page.locator(".tile-preview[data-state=nomedia]").count() == two_previews
@@ -227,5 +229,95 @@ def test_the_wall_plays_at_most_the_configured_number_of_previews(
     assert link.get_attribute("href") == f"/rooms/{rooms[0].pk}/"
 
     page.get_by_role("button", name="Stop previews").click()
-    assert eventually(lambda: livekit_sim.state()["observers"] == [])
+    assert eventually(page, lambda: livekit_sim.state()["observers"] == [])
+    assert network.blocked == []
+
+
+@pytest.fixture
+def short_tokens(monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setenv("ROOMWATCH_OBSERVER_TOKEN_TTL_SECONDS", "60")
+    return 60
+
+
+def test_the_page_renews_its_token_while_it_plays_keeping_its_identity(
+    short_tokens: int,
+    network: ClosedNetwork,
+    logged_in_page: Any,
+    moderator: Any,
+    livekit_sim: Any,
+    console: str,
+) -> None:
+    livekit_sim.join("studio", "host-1", publish=["camera"])
+    livekit_sim.flush()
+    room = mirrored_room("studio")
+    page = logged_in_page(moderator, f"/rooms/{room.pk}/")
+    page.goto(f"{console}/rooms/{room.pk}/")
+    page.get_by_role("button", name="Watch").click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=preview-state]').textContent"
+        " === 'connected, no media'"
+    )
+    identity = livekit_sim.state()["observers"][0]["identity"]
+
+    # Renewal is due a minute before expiry: at once for a one-minute token.
+    renewed = eventually(
+        page,
+        lambda: [u for u in network.requests if "watch-token/?renew=" in u],
+        timeout=15,
+    )
+
+    assert renewed
+    assert parse_qs(urlsplit(renewed[0]).query)["renew"] == [identity]
+    assert [o["identity"] for o in livekit_sim.state()["observers"]] == [identity]
+    assert state_text(page) == "connected, no media"
+
+
+def test_capture_frame_stores_the_frame_for_the_next_action(
+    network: ClosedNetwork,
+    logged_in_page: Any,
+    moderator: Any,
+    livekit_sim: Any,
+    console: str,
+) -> None:
+    from monitoring.models import AuditEntry, Evidence
+
+    livekit_sim.join("studio", "host-1", publish=["camera"])
+    livekit_sim.flush()
+    room = mirrored_room("studio")
+    page = logged_in_page(moderator, f"/rooms/{room.pk}/")
+    page.goto(f"{console}/rooms/{room.pk}/")
+    page.get_by_role("button", name="Watch").click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=preview-state]').textContent"
+        " === 'connected, no media'"
+    )
+    page.get_by_role("button", name="Capture frame").click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-preview-evidence]').textContent.includes('no media')"
+    )
+    assert not Evidence.objects.exists()
+
+    # The simulator sends no media: stand in a drawn frame for the stream LiveKit would send.
+    page.evaluate(
+        """() => {
+          const canvas = document.createElement('canvas');
+          canvas.width = 64; canvas.height = 36;
+          const g = canvas.getContext('2d'); g.fillStyle = '#c00'; g.fillRect(0, 0, 64, 36);
+          const video = document.querySelector('[data-preview-video]');
+          video.srcObject = canvas.captureStream(5);
+          return video.play();
+        }"""
+    )
+    page.wait_for_function("() => document.querySelector('[data-preview-video]').videoWidth > 0")
+    page.get_by_role("button", name="Capture frame").click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-preview-evidence]').textContent"
+        ".startsWith('Frame captured')"
+    )
+
+    evidence = Evidence.objects.get()
+    assert evidence.room_name == "studio" and evidence.captured_by == moderator
+    with evidence.image.open("rb") as stored:
+        assert stored.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert AuditEntry.objects.get(action="evidence.capture").detail["evidence"] == [evidence.pk]
     assert network.blocked == []
