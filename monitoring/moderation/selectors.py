@@ -210,9 +210,12 @@ class RoomHolds:
 
 
 def room_holds(*, room: Room, now: datetime | None = None) -> RoomHolds:
-    present = set(room.participants.filter(left_at__isnull=True).values_list("identity", flat=True))
-    scoped = Restriction.objects.active(now=now).filter(scope="room", room_name=room.name)
-    identities = present | set(scoped.values_list("identity", flat=True))
+    # Who is present stays a subquery: a room of thousands is never read into Python.
+    present = room.participants.filter(left_at__isnull=True).values("identity")
+    held = Restriction.objects.active(now=now).filter(
+        Q(scope="room", room_name=room.name) | Q(scope="global", identity__in=present)
+    )
+    identities = set(held.values_list("identity", flat=True))
     by_identity = restrictions_for_identities(room_name=room.name, identities=identities, now=now)
     restrictions = [shown for rows in by_identity.values() for shown in rows]
     restrictions.sort(key=lambda s: (s.restriction.identity, s.restriction.created_at))
