@@ -287,3 +287,19 @@ def test_no_notification_is_sent_by_default(django_capture_on_commit_callbacks: 
         )
     # only the queue push is scheduled
     assert len(callbacks) == 1
+
+
+@pytest.mark.django_db
+def test_a_reconciler_pass_releases_idle_claims(livekit_sim: Any, moderator: Any) -> None:
+    case = services.report_receive(
+        report_id="r", room_name="lobby", reporter="v", category="spam_or_scam"
+    ).case
+    services.case_claim(actor=moderator, case=case)
+    Case.objects.filter(pk=case.pk).update(
+        claim_active_at=timezone.now() - timezone.timedelta(hours=1)
+    )
+
+    reconcile_once()
+
+    assert Case.objects.get(pk=case.pk).claimed_by is None
+    assert AuditEntry.objects.filter(action="case.claim_lapsed").count() == 1

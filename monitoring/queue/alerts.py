@@ -136,6 +136,9 @@ def health_observe(*, error: str = "") -> None:
     corrections this pass made. Never raises: the reconciler must keep running.
     """
     try:
+        # Each pass (every ROOMWATCH_SYNC_INTERVAL_SECONDS) also releases idle claims,
+        # so they lapse on a quiet console too, not only when webhooks arrive.
+        services.claims_expire()
         now = timezone.now()
         state = SyncState.objects.filter(pk=1).first()
         if error:
