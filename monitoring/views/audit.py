@@ -148,12 +148,21 @@ def audit_rows(entries: Any) -> list[AuditRow]:
     entries = list(entries)
     sids = {e.room_sid for e in entries if e.room_sid}
     room_ids = dict(Room.objects.filter(sid__in=sids).values_list("sid", "pk")) if sids else {}
+    # Rows that name a room but no session (bans) link to its latest session.
+    names = {e.room_name for e in entries if e.room_name and not e.room_sid}
+    latest: dict[str, int] = {}
+    for name, pk in (
+        Room.objects.filter(name__in=names).order_by("created_at", "pk").values_list("name", "pk")
+        if names
+        else ()
+    ):
+        latest[name] = pk
     return [
         AuditRow(
             entry=e,
             label=action_label(e.action),
             target=action_target(e),
-            room_id=room_ids.get(e.room_sid),
+            room_id=room_ids.get(e.room_sid) if e.room_sid else latest.get(e.room_name),
             evidence=evidence_ids(e),
         )
         for e in entries
