@@ -54,7 +54,10 @@ class _Fleet:
         errors: Counter[str] = Counter()
         started = time.perf_counter()
 
+        opened: list[float] = []
+
         async def open_one(spec: SocketSpec) -> bool:
+            begun = time.perf_counter()
             try:
                 ws = await asyncio.wait_for(
                     self.session.ws_connect(
@@ -68,6 +71,7 @@ class _Fleet:
             except Exception as exc:
                 errors[_reason(exc)] += 1
                 return False
+            opened.append((time.perf_counter() - begun) * 1000)
             sock = _Socket(spec, ws)
             self.sockets.append(sock)
             self.readers.append(asyncio.create_task(self._read(sock)))
@@ -90,6 +94,7 @@ class _Fleet:
             "connected": sum(outcomes) - dropped,
             "failed": len(specs) - sum(outcomes) + dropped,
             "seconds": seconds,
+            "connect_ms": sorted(opened),
             "errors": dict(errors.most_common(5)),
         }
 
@@ -173,7 +178,8 @@ def _reason(exc: BaseException) -> str:
     status = getattr(exc, "status", None)
     if status:
         return f"HTTP {status}"
-    return type(exc).__name__
+    detail = str(exc).split(":")[-1].strip()[:40]
+    return f"{type(exc).__name__} ({detail})" if detail else type(exc).__name__
 
 
 async def _serve(conn: Any) -> None:
