@@ -255,6 +255,7 @@ class PassFigures:
     rooms_checked: int
     rooms_corrected: int
     corrections: int
+    cpu_ms: int  # the console process's CPU time (the simulator runs in its own)
 
 
 def reconciler_bench(
@@ -298,7 +299,9 @@ def reconciler_bench(
 
 
 def _pass(label: str, run: Callable[[], Any]) -> PassFigures:
+    cpu = time.process_time()
     result = run()
+    cpu_ms = round((time.process_time() - cpu) * 1000)
     if not result.ok:
         raise RuntimeError(f"the reconciler pass failed: {result.error or 'did not run'}")
     row = ReconcilePass.objects.order_by("-started_at", "-pk").first()
@@ -311,4 +314,5 @@ def _pass(label: str, run: Callable[[], Any]) -> PassFigures:
         rooms_checked=row.rooms_checked,
         rooms_corrected=row.rooms_corrected,
         corrections=row.corrections,
+        cpu_ms=cpu_ms,
     )

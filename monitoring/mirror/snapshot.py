@@ -141,7 +141,10 @@ def rooms_plan(*, rooms: Sequence[livekit.RoomInfo]) -> RoomsPlan:
             plan.disagreeing.add(info.sid)
         else:
             comparable.append(info)
+    listed = {info.sid for info in rooms}
     with _sticky_lock:
+        for sid in [sid for sid in _sticky_publishers if sid not in listed]:
+            del _sticky_publishers[sid]  # the room is gone
         sticky = dict(_sticky_publishers)
     for batch in _batches(comparable, ROOM_BATCH):
         ids = [stored[info.sid]["pk"] for info in batch]
