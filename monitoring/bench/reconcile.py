@@ -57,7 +57,9 @@ def world_build(*, rooms: int, participants: int, seed: int = 11) -> World:
     members: list[list[Member]] = [
         [Member(f"PA_RCH{i:07}", f"host-{i}", created[i] + 1000, True)] for i in range(rooms)
     ]
+    # A long tail of sizes, in no relation to the sid order the rotation follows.
     weights = [1 / (rank + 1) ** 0.8 for rank in range(rooms)]
+    rng.shuffle(weights)
     viewers = max(participants - rooms, 0)
     for n, index in enumerate(rng.choices(range(rooms), weights=weights, k=viewers)):
         members[index].append(
