@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 
 from accounts.access import Action
 from accounts.roles import ROLE_ACTIONS, ROLE_NAMES
+from monitoring import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +199,7 @@ def group_send(
     layer = get_channel_layer()
     if layer is None:
         return
+    metrics.push_sent(group)
     target = loop if _usable(loop) else _server_loop if _usable(_server_loop) else None
     if target is None and not isinstance(layer, InMemoryChannelLayer):
         target = _private_loop()

@@ -37,7 +37,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from monitoring import livekit, mirror, realtime
+from monitoring import livekit, metrics, mirror, realtime
 from monitoring.mirror.snapshot import rooms_plan
 from monitoring.models import ReconcilePass, Room, SyncState
 
@@ -326,6 +326,7 @@ def _pass_record(
         rotation_cursor=cursor,
     )
     ReconcilePass.objects.filter(pk__lte=row.pk - PASSES_KEPT).delete()
+    metrics.reconciler_corrected(len(result.corrections))
 
 
 def last_pass() -> ReconcilePass | None:

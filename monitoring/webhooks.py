@@ -15,7 +15,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from monitoring import livekit
+from monitoring import livekit, metrics
 from monitoring.live import inbox
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ def _error(status: int, message: str) -> JsonResponse:
 
 @csrf_exempt
 @never_cache
+@metrics.counted_webhook
 def livekit_webhook(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
         response = _error(405, "Webhooks must be sent with POST.")

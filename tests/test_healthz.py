@@ -47,7 +47,10 @@ def test_wrong_livekit_credentials_count_as_down(
 @pytest.mark.django_db(transaction=True)
 def test_database_down_answers_503_and_names_it(client: Client, livekit_sim: Any) -> None:
     original = dict(connection.settings_dict)
+    # The pooled connections were opened with the real settings: start a new pool.
+    close_pool = getattr(connection, "close_pool", lambda: None)
     connection.close()
+    close_pool()
     if connection.vendor == "postgresql":
         connection.settings_dict["PORT"] = "9"
     else:
@@ -56,6 +59,7 @@ def test_database_down_answers_503_and_names_it(client: Client, livekit_sim: Any
         response = client.get("/healthz")
     finally:
         connection.close()
+        close_pool()
         connection.settings_dict.clear()
         connection.settings_dict.update(original)
     assert response.status_code == 503

@@ -14,6 +14,7 @@ from django.conf import settings
 from google.protobuf.message import DecodeError
 from livekit import api
 
+from monitoring import metrics
 from monitoring.livekit.errors import NO_PARTICIPANT, NO_ROOM, LiveKitError, error_from_server
 from monitoring.livekit.types import (
     EgressInfo,
@@ -42,6 +43,7 @@ def _format_seconds(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
+@metrics.timed_livekit_call
 async def _call(
     request: Callable[[api.LiveKitAPI], Awaitable[T]],
     *,
