@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import random
 import time
 from collections.abc import Callable
@@ -258,6 +259,8 @@ class PassFigures:
     rooms_corrected: int
     corrections: int
     cpu_ms: int  # the console process's CPU time (the simulator runs in its own)
+    sim_cpu_ms: int | None = None  # the simulator process's
+    db_cpu_ms: int | None = None  # the PostgreSQL backend's serving the pass
 
 
 def reconciler_bench(
@@ -287,12 +290,14 @@ def reconciler_bench(
     figures = []
     try:
         for label in ("first pass (mirror true)", "idle pass"):
-            figures.append(_pass(label, reconcile_once))
+            figures.append(_pass(label, reconcile_once, sim.process.pid or 0))
         changed = list(range(0, rooms, max(rooms // max(rooms // 100, 1), 1)))[
             : max(rooms // 100, 1)
         ]
         asyncio.run(_changes(sim.url, world, changed))
-        figures.append(_pass(f"1% changed ({len(changed)} rooms)", reconcile_once))
+        figures.append(
+            _pass(f"1% changed ({len(changed)} rooms)", reconcile_once, sim.process.pid or 0)
+        )
     finally:
         settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = saved
         sim.stop()
@@ -300,10 +305,37 @@ def reconciler_bench(
     return figures
 
 
-def _pass(label: str, run: Callable[[], Any]) -> PassFigures:
+def _proc_cpu_ms(pid: int) -> int | None:
+    """A process's CPU time so far (user + system), from /proc; None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return round((int(fields[11]) + int(fields[12])) * 1000 / ticks)
+
+
+def _database_pid() -> int | None:
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
+def _pass(label: str, run: Callable[[], Any], sim_pid: int) -> PassFigures:
+    db_pid = _database_pid()
+    before = {pid: _proc_cpu_ms(pid) for pid in (sim_pid, db_pid) if pid}
     cpu = time.process_time()
     result = run()
     cpu_ms = round((time.process_time() - cpu) * 1000)
+    after = {pid: _proc_cpu_ms(pid) for pid in before}
+    used = {
+        pid: after[pid] - before[pid]  # type: ignore[operator]
+        for pid in before
+        if before[pid] is not None and after[pid] is not None
+    }
     if not result.ok:
         raise RuntimeError(f"the reconciler pass failed: {result.error or 'did not run'}")
     row = ReconcilePass.objects.order_by("-started_at", "-pk").first()
@@ -317,4 +349,6 @@ def _pass(label: str, run: Callable[[], Any]) -> PassFigures:
         rooms_corrected=row.rooms_corrected,
         corrections=row.corrections,
         cpu_ms=cpu_ms,
+        sim_cpu_ms=used.get(sim_pid),
+        db_cpu_ms=used.get(db_pid) if db_pid else None,
     )

@@ -246,18 +246,19 @@ class Command(BaseCommand):
 
     def _print_passes(self, passes: list[Any]) -> None:
         self.stdout.write(
-            "\nreconciler (one livekit_sync pass; CPU ms: this process, the simulator runs "
-            "in its own)\n"
+            "\nreconciler (one livekit_sync pass; CPU ms of this process, of the simulator's "
+            "and of the PostgreSQL backend's)\n"
         )
         header = (
-            f"{'pass':<34} {'ms':>8} {'CPU ms':>8} {'LiveKit calls':>14} {'queries':>8} "
-            f"{'rooms listed':>13} {'corrected':>10}"
+            f"{'pass':<34} {'ms':>8} {'CPU ms':>8} {'sim CPU':>8} {'db CPU':>8} "
+            f"{'LiveKit calls':>14} {'queries':>8} {'rooms listed':>13} {'corrected':>10}"
         )
         self.stdout.write(header)
         self.stdout.write("-" * len(header))
         for p in passes:
             self.stdout.write(
-                f"{p.label:<34} {p.duration_ms:>8} {p.cpu_ms:>8} {p.livekit_calls:>14} "
-                f"{p.queries:>8} "
-                f"{p.rooms_checked:>13} {p.rooms_corrected:>10}"
+                f"{p.label:<34} {p.duration_ms:>8} {p.cpu_ms:>8} "
+                f"{'-' if p.sim_cpu_ms is None else p.sim_cpu_ms:>8} "
+                f"{'-' if p.db_cpu_ms is None else p.db_cpu_ms:>8} {p.livekit_calls:>14} "
+                f"{p.queries:>8} {p.rooms_checked:>13} {p.rooms_corrected:>10}"
             )
