@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import signal
 import time
 import urllib.request
 from typing import Any
@@ -55,6 +56,8 @@ class Harness:
         return "embedded" if self.embedded else "external"
 
     def __enter__(self) -> Harness:
+        # A SIGTERM (e.g. from `timeout`) unwinds through __exit__, so no child is left.
+        signal.signal(signal.SIGTERM, _terminate)
         try:
             self._start()
         except BaseException:
@@ -184,3 +187,7 @@ class Harness:
             bare.table_clear()
         except Exception:
             pass
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
