@@ -8,12 +8,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Django must be set up before anything imports models (the consumers do).
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import WebsocketDenier  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.http.request import split_domain_port, validate_host  # noqa: E402
 
+from monitoring.consumers import staff_auth_stack  # noqa: E402
 from monitoring.live import workers  # noqa: E402
 from monitoring.routing import websocket_urlpatterns  # noqa: E402
 
@@ -87,6 +87,6 @@ application = ProtocolTypeRouter(
         # ROOMWATCH_WORKERS=embedded, the applier and the reconciler) in background
         # threads; importing this module (tests do) starts nothing.
         "http": workers.StartWorkers(django_asgi_app),
-        "websocket": ExactOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": ExactOriginValidator(staff_auth_stack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from channels.auth import AuthMiddleware, get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.contrib.auth import get_user_model
 
 from accounts.access import Action, can
@@ -48,15 +50,19 @@ class StaffConsumer(AsyncWebsocketConsumer):
         groups = [realtime.role_group(group, role) for group in self.group_names()]
         for group in [realtime.CONSOLE_GROUP, *groups]:
             await self._join(group)
+        await self.admitted()
         await self.accept()
         self.counted_page = type(self).__name__.lower().removesuffix("consumer")
         metrics.socket_opened(self.counted_page)
         # A page that opens (or reopens, after a reconnect) its socket may show a
         # banner that is out of date: the first message brings it up to date.
-        await self.send(text_data=await database_sync_to_async(realtime.banner_fragment)())
+        await self.send(text_data=await db_call(realtime.banner_fragment)())
 
     def group_names(self) -> list[str]:
         return []
+
+    async def admitted(self) -> None:
+        """The socket passed the access check and is about to be accepted."""
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         if getattr(self, "counted_page", None):
@@ -91,10 +97,9 @@ class WallConsumer(StaffConsumer):
     def group_names(self) -> list[str]:
         return [realtime.WALL_GROUP]
 
-    async def connect(self) -> None:
-        await super().connect()
-        if self.groups:  # accepted: while the wall is open its rooms are polled
-            self.watch = await watch.watch_begin(channel_name=self.channel_name, wall=True)
+    async def admitted(self) -> None:
+        # While the wall is open its rooms are polled.
+        self.watch = await watch.watch_begin(channel_name=self.channel_name, wall=True)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "watch"):
@@ -112,20 +117,37 @@ class RoomConsumer(StaffConsumer):
     def group_names(self) -> list[str]:
         return [realtime.room_group(self.scope["url_route"]["kwargs"]["room_id"])]
 
-    async def connect(self) -> None:
-        await super().connect()
-        if self.groups:  # accepted: while the page is open its room is polled
-            self.watch = await watch.watch_begin(
-                channel_name=self.channel_name,
-                room_id=int(self.scope["url_route"]["kwargs"]["room_id"]),
-            )
+    async def admitted(self) -> None:
+        # While the page is open its room is polled.
+        self.watch = await watch.watch_begin(
+            channel_name=self.channel_name,
+            room_id=int(self.scope["url_route"]["kwargs"]["room_id"]),
+        )
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "watch"):
             await watch.watch_end(channel_name=self.channel_name, task=self.watch)
 
 
-@database_sync_to_async
+def db_call(func: Any) -> Any:
+    """Run ``func`` (database work) in the shared thread pool, not Channels' single
+    thread for thread-sensitive calls: a burst of sockets connecting is then served
+    by several threads (each with its own pooled connection) instead of one queue."""
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
+class _StaffAuthMiddleware(AuthMiddleware):
+    async def resolve_scope(self, scope: Any) -> None:
+        scope["user"]._wrapped = await db_call(get_user.func)(scope)
+
+
+def staff_auth_stack(inner: Any) -> Any:
+    """Channels' ``AuthMiddlewareStack``, resolving the session's user off the single
+    thread-sensitive thread (see ``db_call``)."""
+    return CookieMiddleware(SessionMiddleware(_StaffAuthMiddleware(inner)))
+
+
+@db_call
 def _viewer_role(user: Any) -> str | None:
     """The role whose pushed fragments this user gets, or ``None`` to refuse the socket."""
     if getattr(user, "is_authenticated", False):

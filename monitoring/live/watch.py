@@ -79,7 +79,7 @@ async def watch_begin(
     *, channel_name: str, room_id: int | None = None, wall: bool = False
 ) -> asyncio.Task[None] | None:
     """Register the socket and keep renewing it until ``watch_end``."""
-    started = await database_sync_to_async(room_watch_start)(
+    started = await database_sync_to_async(room_watch_start, thread_sensitive=False)(
         channel_name=channel_name, room_id=room_id, wall=wall
     )
     if not started:
@@ -92,13 +92,15 @@ async def watch_end(*, channel_name: str, task: asyncio.Task[None] | None) -> No
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    await database_sync_to_async(room_watch_stop)(channel_name=channel_name)
+    await database_sync_to_async(room_watch_stop, thread_sensitive=False)(channel_name=channel_name)
 
 
 async def _renew(channel_name: str) -> None:
     while True:
         await asyncio.sleep(RENEW_SECONDS)
         try:
-            await database_sync_to_async(room_watch_renew)(channel_name=channel_name)
+            await database_sync_to_async(room_watch_renew, thread_sensitive=False)(
+                channel_name=channel_name
+            )
         except Exception:
             logger.exception("could not renew the watch of %s", channel_name)
