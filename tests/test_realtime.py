@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from monitoring import realtime
 from monitoring.live.pusher import pusher
-from monitoring.models import Participant, Room, RoomEvent, RoomStatus
+from monitoring.models import Participant, Room, RoomEvent, RoomStatus, WatchedRoom
 
 
 def make_room(name: str = "studio", **fields: Any) -> Room:
@@ -71,6 +71,11 @@ def moderators(group: str) -> str:
     return realtime.role_group(group, "Moderator")
 
 
+def page_open(room: Room) -> None:
+    """Someone has the room's page open (its socket registers it, as a browser's does)."""
+    WatchedRoom.objects.create(channel_name=f"test.{room.pk}", room=room, seen_at=timezone.now())
+
+
 @pytest.fixture(autouse=True)
 def clean_pushes(settings: Any) -> Any:
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -120,6 +125,7 @@ def test_a_committed_change_is_pushed_by_the_pusher_not_by_the_writer(
 def test_each_role_gets_only_its_own_html(db: Any, django_capture_on_commit_callbacks: Any) -> None:
     room = make_room("roles", status=RoomStatus.LIVE)
     join(room, "guest")
+    page_open(room)
     support = Listener(realtime.role_group(realtime.room_group(room.pk), "Support"))
     moderator = Listener(moderators(realtime.room_group(room.pk)))
     with django_capture_on_commit_callbacks(execute=True):
@@ -141,6 +147,7 @@ def test_the_whole_room_page_is_pushed_escaped_when_everything_changed(
         metadata='{"bio": "<b onmouseover=alert(3)>"}',
         attributes={"<i>": "<svg onload=alert(4)>"},
     )
+    page_open(room)
     listener = Listener(realtime.role_group(realtime.room_group(room.pk), "Support"))
     with django_capture_on_commit_callbacks(execute=True):
         realtime.room_changed(room_id=room.pk)
@@ -164,6 +171,7 @@ def test_a_join_pushes_its_row_and_the_counts_not_the_whole_room(
     event = RoomEvent.objects.create(
         room=room, kind="participant_joined", occurred_at=timezone.now(), summary="newcomer joined"
     )
+    page_open(room)
     listener = Listener(moderators(realtime.room_group(room.pk)))
     with django_capture_on_commit_callbacks(execute=True):
         realtime.room_changed(
@@ -185,6 +193,7 @@ def test_a_leave_moves_the_row_to_the_people_who_left(
 ) -> None:
     room = make_room("exit", status=RoomStatus.LIVE)
     gone = join(room, "leaver", left_at=timezone.now(), state="DISCONNECTED")
+    page_open(room)
     listener = Listener(moderators(realtime.room_group(room.pk)))
     with django_capture_on_commit_callbacks(execute=True):
         realtime.room_changed(room_id=room.pk, identities=["leaver"])
@@ -208,6 +217,7 @@ def test_the_pushed_participant_row_is_the_row_the_page_renders(
         is_publisher=True,
     )
     page = client_for(moderator).get(reverse("monitoring:room", args=[room.pk])).content.decode()
+    page_open(room)
     listener = Listener(moderators(realtime.room_group(room.pk)))
     with django_capture_on_commit_callbacks(execute=True):
         realtime.room_changed(room_id=room.pk, identities=["speaker"])
@@ -227,6 +237,7 @@ def test_a_burst_of_changes_is_coalesced_into_a_leading_and_a_trailing_push(
 ) -> None:
     settings.ROOMWATCH_PUSH_INTERVAL_SECONDS = 60
     room = make_room("busy", status=RoomStatus.LIVE)
+    page_open(room)
     listener = Listener(realtime.role_group(realtime.room_group(room.pk), "Admin"))
     for count in range(1, 101):
         Room.objects.filter(pk=room.pk).update(num_participants=count)
@@ -257,6 +268,21 @@ def test_pushes_for_different_rooms_are_not_held_back_by_each_other(
     rows = [listener.html() for _ in range(2)]
     assert any(f'id="room-row-{one.pk}"' in row for row in rows)
     assert any(f'id="room-row-{two.pk}"' in row for row in rows)
+
+
+def test_a_room_whose_page_nobody_has_open_pushes_only_its_list_row_and_tile(
+    db: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    room = make_room("unwatched", status=RoomStatus.LIVE)
+    page = Listener(moderators(realtime.room_group(room.pk)))
+    rows = Listener(moderators(realtime.ROOMS_GROUP), moderators(realtime.WALL_GROUP))
+    with django_capture_on_commit_callbacks(execute=True):
+        realtime.room_changed(room_id=room.pk, identities=[])
+    realtime.pushes_flush()
+
+    pushed = rows.all_html()
+    assert f'id="room-row-{room.pk}"' in pushed and f'id="wall-tile-{room.pk}"' in pushed
+    assert page.nothing_within(0.2)
 
 
 def test_a_room_that_is_gone_pushes_nothing(

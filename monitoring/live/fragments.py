@@ -46,12 +46,19 @@ def room_fragments(
     event_ids: frozenset[int] = frozenset(),
     media: bool = False,
     chart: bool = False,
+    page_open: bool = True,
 ) -> dict[str, dict[str, list[str]]]:
     """The messages per group and role for one room's change ({} when the room is gone).
+
+    Without ``page_open`` (nobody has the room's page open) only its list row and wall
+    tile are rendered.
 
     Table rows travel in messages of their own: the browser parses a message by its
     first tag, and a ``<tr>`` or ``<tbody>`` after other elements would be dropped.
     """
+    if not page_open:
+        room = Room.objects.filter(pk=room_id).first()
+        return {} if room is None else _per_role(room, PushDetail(room=room), None)
     if identities is None:
         return _full(room_id)
     room = Room.objects.filter(pk=room_id).first()
@@ -92,20 +99,19 @@ def room_fragments(
 
 
 def _per_role(
-    room: Room, detail: Any, page: Callable[[dict[str, Any]], list[str]]
+    room: Room, detail: Any, page: Callable[[dict[str, Any]], list[str]] | None
 ) -> dict[str, dict[str, list[str]]]:
     """The room's list row and wall tile, and ``page``'s messages for its room page,
     rendered once for each role."""
-    out: dict[str, dict[str, list[str]]] = {
-        ROOMS_GROUP: {},
-        WALL_GROUP: {},
-        room_group(room.pk): {},
-    }
+    out: dict[str, dict[str, list[str]]] = {ROOMS_GROUP: {}, WALL_GROUP: {}}
+    if page is not None:
+        out[room_group(room.pk)] = {}
     for role in ROLE_NAMES:
         context = {**role_context(role), "room": room, "detail": detail, "oob": True}
         out[ROOMS_GROUP][role] = [render_to_string("monitoring/rooms.html#room-row", context)]
         out[WALL_GROUP][role] = [render_to_string("monitoring/wall.html#wall-tile-live", context)]
-        out[room_group(room.pk)][role] = page(context)
+        if page is not None:
+            out[room_group(room.pk)][role] = page(context)
     return out
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from django.db import close_old_connections
 
 from monitoring import realtime
-from monitoring.live import fragments
+from monitoring.live import fragments, watch
 
 logger = logging.getLogger(__name__)
 
@@ -133,13 +133,14 @@ class Pusher:
             for room_id in due:
                 self._last[room_id] = now
             loop = self._loop
+        open_pages = self._open_pages([room_id for room_id, _ in changes]) if changes else set()
         for room_id, change in changes:
             chart = change.identities is not None and (
                 now - self._chart_last.get(room_id, -1e9) >= CHART_INTERVAL_SECONDS
             )
             if chart or change.identities is None:
                 self._chart_last[room_id] = now
-            self._send(room_id, change, chart=chart, loop=loop)
+            self._send(room_id, change, chart=chart, page_open=room_id in open_pages, loop=loop)
         self._prune(now, interval)
         self.queue_flush(due_only=due_only)
         return len(changes)
@@ -150,6 +151,7 @@ class Pusher:
         change: RoomChange,
         *,
         chart: bool,
+        page_open: bool,
         loop: asyncio.AbstractEventLoop | None,
     ) -> None:
         try:
@@ -160,6 +162,7 @@ class Pusher:
                 event_ids=change.event_ids,
                 media=change.media,
                 chart=chart,
+                page_open=page_open,
             )
             for group, by_role in by_group.items():
                 for role, messages in by_role.items():
@@ -173,6 +176,16 @@ class Pusher:
             # A failed push never undoes the write that caused it; pages resync on
             # reconnect and on the next change.
             logger.exception("push for room %s failed", room_id)
+
+    def _open_pages(self, room_ids: list[int]) -> set[int]:
+        """Rooms whose page is open somewhere: only they get their room page rendered;
+        the others only their list row and wall tile. Read at every flush that has
+        rooms due (one query), so a page opened a moment ago is never skipped."""
+        try:
+            return watch.room_pages_open()
+        except Exception:
+            logger.exception("could not read which room pages are open")
+            return set(room_ids)  # render them all rather than miss one
 
     def _next_due_in(self) -> float | None:
         interval = realtime.push_interval()

@@ -65,6 +65,14 @@ def watched_room_ids() -> set[int]:
     return ids
 
 
+def room_pages_open() -> set[int]:
+    """The rooms whose page is open somewhere now (what the pusher renders pages for)."""
+    fresh = WatchedRoom.objects.filter(
+        wall=False, seen_at__gte=timezone.now() - timedelta(seconds=TTL_SECONDS)
+    )
+    return set(fresh.values_list("room_id", flat=True))
+
+
 def watches_clean() -> int:
     """Delete registrations no socket renewed in time (their process died unseen)."""
     cutoff = timezone.now() - timedelta(seconds=TTL_SECONDS)
