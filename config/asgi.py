@@ -16,6 +16,7 @@ from django.http.request import split_domain_port, validate_host  # noqa: E402
 from monitoring.consumers import staff_auth_stack  # noqa: E402
 from monitoring.live import workers  # noqa: E402
 from monitoring.routing import websocket_urlpatterns  # noqa: E402
+from monitoring.webhooks import FastPath  # noqa: E402
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
@@ -86,7 +87,8 @@ application = ProtocolTypeRouter(
         # The first request of a serving process starts its pusher (and, with
         # ROOMWATCH_WORKERS=embedded, the applier and the reconciler) in background
         # threads; importing this module (tests do) starts nothing.
-        "http": workers.StartWorkers(django_asgi_app),
+        # LiveKit's webhooks are answered in front of Django (monitoring.webhooks).
+        "http": workers.StartWorkers(FastPath(django_asgi_app)),
         "websocket": ExactOriginValidator(staff_auth_stack(URLRouter(websocket_urlpatterns))),
     }
 )
