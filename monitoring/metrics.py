@@ -99,27 +99,6 @@ def webhook_received(outcome: str) -> None:
     WEBHOOKS.labels(outcome=outcome).inc()
 
 
-def counted_webhook(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate the webhook view: count each delivery by how it was answered."""
-
-    @functools.wraps(view)
-    def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
-        response = view(request, *args, **kwargs)
-        webhook_received(_webhook_outcome(response))
-        return response
-
-    return wrapper
-
-
-def _webhook_outcome(response: Any) -> str:
-    status = getattr(response, "status_code", 500)
-    if status >= 500:
-        return "error"
-    if status >= 400:
-        return "refused"
-    return "duplicate" if b'"duplicate"' in getattr(response, "content", b"") else "accepted"
-
-
 def page_of(group: str) -> str:
     """The page a group belongs to: ``room.12.moderator`` -> ``room``."""
     return group.split(".", 1)[0] or "other"
