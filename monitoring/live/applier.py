@@ -87,7 +87,7 @@ def apply_batch(*, limit: int = BATCH_SIZE) -> BatchResult:
 def _apply_batch(limit: int) -> BatchResult:
     result = BatchResult()
     applied: list[AppliedEvent] = []
-    with transaction.atomic():
+    with mirror.arrivals_collected() as arrivals, transaction.atomic():
         rows = list(
             InboxEvent.objects.select_for_update(skip_locked=True)
             .filter(applied_at__isnull=True)
@@ -121,6 +121,9 @@ def _apply_batch(limit: int) -> BatchResult:
             row.attempts += 1
         InboxEvent.objects.bulk_update(done, ["applied_at", "outcome", "attempts"])
         result.applied = len(done)
+    # Bans and restrictions of everyone who arrived, in one lookup (LiveKit calls
+    # happen here, after the commit).
+    mirror.arrivals_enforce(arrivals)
     if applied:
         _after_apply(applied)
     return result

@@ -35,6 +35,9 @@ from monitoring.mirror.rows import (
     EGRESS_FINAL,
     EGRESS_RANK,
     RECONCILED,
+    Arrival,
+    arrivals_collected,
+    arrivals_enforce,
     room_refresh,
 )
 from monitoring.mirror.snapshot import Snapshot, SnapshotResult, snapshot_apply
@@ -51,8 +54,11 @@ __all__ = [
     "UNCOUNTED_KINDS",
     "UNPUBLISH_BEFORE_LEAVE",
     "ApplyResult",
+    "Arrival",
     "Snapshot",
     "SnapshotResult",
+    "arrivals_collected",
+    "arrivals_enforce",
     "disconnect_is_abnormal",
     "event_apply",
     "participant_role_declared",

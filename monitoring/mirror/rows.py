@@ -6,7 +6,10 @@ once the transaction commits. Callers hold the room row locked."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -370,27 +373,94 @@ def room_broadcast_on_commit(
     )
 
 
+@dataclass(frozen=True)
+class Arrival:
+    room_name: str
+    room_sid: str
+    identity: str
+
+
+# While an applier batch runs (``arrivals_collected``), arrivals are gathered here and
+# enforced together after its commit, with one lookup for the whole batch.
+_collecting = threading.local()
+
+
 def bans_enforce_on_commit(*, room: Room, identity: str) -> None:
     """The one place a participant's arrival reaches ban enforcement, then the
     reapplying of its restrictions (after commit: enforcing calls LiveKit, which must
     never happen inside a transaction)."""
     if livekit.observer_staff_id(identity) is not None:
         return  # the console's own observers are never removed or restricted
-    room_name, room_sid = room.name, room.sid
+    arrival = Arrival(room_name=room.name, room_sid=room.sid, identity=identity)
+    batch = getattr(_collecting, "batch", None)
+    # Dropped with the event if its savepoint rolls back, like any on_commit.
+    if batch is not None:
+        transaction.on_commit(lambda: batch.add(arrival))
+    else:
+        transaction.on_commit(lambda: arrivals_enforce([arrival]))
 
-    def enforce() -> None:
-        from monitoring.moderation import bans, restrictions
 
+class _Arrivals(list[Arrival]):
+    """An applier batch's arrivals; one committed after the batch was handed on (an
+    outer transaction committed later) is enforced on its own."""
+
+    closed = False
+
+    def add(self, arrival: Arrival) -> None:
+        if self.closed:
+            arrivals_enforce([arrival])
+        else:
+            self.append(arrival)
+
+
+@contextmanager
+def arrivals_collected() -> Iterator[list[Arrival]]:
+    """Gather the arrivals of the transactions run inside (the applier's batch); the
+    caller passes them to ``arrivals_enforce`` once they have committed."""
+    batch = _Arrivals()
+    _collecting.batch = batch
+    try:
+        yield batch
+    finally:
+        _collecting.batch = None
+        batch.closed = True
+
+
+def arrivals_enforce(arrivals: list[Arrival]) -> None:
+    """Remove banned arrivals again and reapply restrictions, after commit. One query
+    finds which arrivals have a ban or restriction at all; only those go further."""
+    from monitoring.models import Ban, Restriction
+    from monitoring.moderation import bans, restrictions
+
+    if not arrivals:
+        return
+    identities = {a.identity for a in arrivals}
+    try:
+        concerned = set(
+            Ban.objects.active().filter(identity__in=identities).values_list("identity", flat=True)
+        ) | set(
+            Restriction.objects.active()
+            .filter(identity__in=identities)
+            .values_list("identity", flat=True)
+        )
+    except Exception:
+        logger.exception("ban enforcement could not look up %d arrival(s)", len(arrivals))
+        return  # the mirror write has committed; the next reconciler pass retries
+    for arrival in arrivals:
+        if arrival.identity not in concerned:
+            continue
         try:
             removal = bans.ban_enforce_on_join(
-                room_name=room_name, identity=identity, room_sid=room_sid
+                room_name=arrival.room_name, identity=arrival.identity, room_sid=arrival.room_sid
             )
             if removal is None:  # a banned identity is gone; nothing left to restrict
                 restrictions.restrictions_enforce_on_join(
-                    room_name=room_name, identity=identity, room_sid=room_sid
+                    room_name=arrival.room_name,
+                    identity=arrival.identity,
+                    room_sid=arrival.room_sid,
                 )
         except Exception:
             # The mirror write has committed; the next reconciler pass retries.
-            logger.exception("ban enforcement for %s in %s failed", identity, room_name)
-
-    transaction.on_commit(enforce)
+            logger.exception(
+                "ban enforcement for %s in %s failed", arrival.identity, arrival.room_name
+            )
