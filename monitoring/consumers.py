@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 from channels.auth import AuthMiddleware, get_user
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.contrib.auth import get_user_model
@@ -14,6 +13,7 @@ from django.contrib.auth import get_user_model
 from accounts.access import Action, can
 from accounts.roles import SUPPORT, role_of
 from monitoring import metrics, realtime
+from monitoring.asyncdb import db_call
 from monitoring.live import watch
 
 # Close code for a refused socket: htmx does not reconnect on 4xxx codes.
@@ -129,13 +129,6 @@ class RoomConsumer(StaffConsumer):
             await watch.watch_end(channel_name=self.channel_name, task=self.watch)
 
 
-def db_call(func: Any) -> Any:
-    """Run ``func`` (database work) in the shared thread pool, not Channels' single
-    thread for thread-sensitive calls: a burst of sockets connecting is then served
-    by several threads (each with its own pooled connection) instead of one queue."""
-    return database_sync_to_async(func, thread_sensitive=False)
-
-
 class _StaffAuthMiddleware(AuthMiddleware):
     async def resolve_scope(self, scope: Any) -> None:
         scope["user"]._wrapped = await db_call(get_user.func)(scope)
@@ -143,7 +136,7 @@ class _StaffAuthMiddleware(AuthMiddleware):
 
 def staff_auth_stack(inner: Any) -> Any:
     """Channels' ``AuthMiddlewareStack``, resolving the session's user off the single
-    thread-sensitive thread (see ``db_call``)."""
+    thread-sensitive thread (``monitoring.asyncdb.db_call``)."""
     return CookieMiddleware(SessionMiddleware(_StaffAuthMiddleware(inner)))
 
 

@@ -19,9 +19,9 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from channels.db import database_sync_to_async
 from django.utils import timezone
 
+from monitoring.asyncdb import db_call
 from monitoring.models import Room, WatchedRoom
 
 logger = logging.getLogger(__name__)
@@ -87,9 +87,7 @@ async def watch_begin(
     *, channel_name: str, room_id: int | None = None, wall: bool = False
 ) -> asyncio.Task[None] | None:
     """Register the socket and keep renewing it until ``watch_end``."""
-    started = await database_sync_to_async(room_watch_start, thread_sensitive=False)(
-        channel_name=channel_name, room_id=room_id, wall=wall
-    )
+    started = await db_call(room_watch_start)(channel_name=channel_name, room_id=room_id, wall=wall)
     if not started:
         return None
     return asyncio.get_running_loop().create_task(_renew(channel_name))
@@ -100,15 +98,13 @@ async def watch_end(*, channel_name: str, task: asyncio.Task[None] | None) -> No
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    await database_sync_to_async(room_watch_stop, thread_sensitive=False)(channel_name=channel_name)
+    await db_call(room_watch_stop)(channel_name=channel_name)
 
 
 async def _renew(channel_name: str) -> None:
     while True:
         await asyncio.sleep(RENEW_SECONDS)
         try:
-            await database_sync_to_async(room_watch_renew, thread_sensitive=False)(
-                channel_name=channel_name
-            )
+            await db_call(room_watch_renew)(channel_name=channel_name)
         except Exception:
             logger.exception("could not renew the watch of %s", channel_name)

@@ -29,12 +29,8 @@ from monitoring.models.rooms import (
 )
 
 __all__ = [
-    "AlertSettings",
-    "Case",
-    "CaseState",
-    "Report",
-    "ReportSource",
     "ActionRequest",
+    "AlertSettings",
     "ApiKey",
     "ApplicationStatus",
     "AuditEntry",
@@ -42,6 +38,8 @@ __all__ = [
     "AuditOutcome",
     "Ban",
     "BanScope",
+    "Case",
+    "CaseState",
     "Egress",
     "Evidence",
     "InboxEvent",
@@ -49,6 +47,8 @@ __all__ = [
     "Participant",
     "ParticipantRole",
     "ReconcilePass",
+    "Report",
+    "ReportSource",
     "Restriction",
     "RestrictionApplication",
     "RestrictionKind",
