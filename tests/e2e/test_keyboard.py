@@ -100,6 +100,8 @@ def test_a_kick_from_the_keyboard_needs_a_reason_and_enter_and_nothing_else(
 
     page.keyboard.press("x")
     page.locator("dialog[open] [data-testid=target-identity]").wait_for()
+    # The dialog opens with the focus on the reason, as a moderator's next key expects.
+    page.wait_for_function("() => document.activeElement.id === 'action-reason-preset'")
     page.keyboard.press("ArrowDown")  # the first preset: a reason on its own is enough
     page.keyboard.press("Enter")
 
