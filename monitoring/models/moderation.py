@@ -15,7 +15,10 @@ class BanScope(models.TextChoices):
     ROOM = "room", "room"
 
 
-class BanQuerySet(models.QuerySet["Ban"]):
+class ScopedPenaltyQuerySet(models.QuerySet[Any]):
+    """Bans and restrictions alike: an identity, a scope (one room or global), an
+    optional expiry and a lift."""
+
     def active(self, *, now=None):  # type: ignore[no-untyped-def]
         now = now or timezone.now()
         return self.filter(lifted_at__isnull=True).filter(
@@ -28,6 +31,10 @@ class BanQuerySet(models.QuerySet["Ban"]):
             .filter(identity=identity)
             .filter(Q(scope=BanScope.GLOBAL) | Q(scope=BanScope.ROOM, room_name=room_name))
         )
+
+
+class BanQuerySet(ScopedPenaltyQuerySet):
+    pass
 
 
 class Ban(models.Model):

@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from monitoring.models.moderation import ScopedPenaltyQuerySet
+
 
 class RestrictionKind(models.TextChoices):
     SILENCE = "silence", "silenced (no microphone)"
@@ -22,19 +24,8 @@ class RestrictionKind(models.TextChoices):
     NO_DATA = "no_data", "no chat or data"
 
 
-class RestrictionQuerySet(models.QuerySet["Restriction"]):
-    def active(self, *, now=None):  # type: ignore[no-untyped-def]
-        now = now or timezone.now()
-        return self.filter(lifted_at__isnull=True).filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-        )
-
-    def applying_to(self, *, identity: str, room_name: str, now=None):  # type: ignore[no-untyped-def]
-        return (
-            self.active(now=now)
-            .filter(identity=identity)
-            .filter(Q(scope="global") | Q(scope="room", room_name=room_name))
-        )
+class RestrictionQuerySet(ScopedPenaltyQuerySet):
+    """``active()`` and ``applying_to()`` as bans have them (the same scope values)."""
 
 
 class Restriction(models.Model):
