@@ -225,12 +225,6 @@ def pushes_flush() -> int:
     return pusher.pusher.flush()
 
 
-def pushes_wait_idle(timeout: float = 5.0) -> bool:
-    """Send what is pending before a command exits (kept for the commands' callers)."""
-    pushes_flush()
-    return True
-
-
 def pushes_reset() -> None:
     """Forget coalescing state and drop due pushes (tests start from a clean slate)."""
     from monitoring.live import pusher

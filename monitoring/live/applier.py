@@ -19,6 +19,7 @@ On SQLite (the demo: one process) a process lock lets one applier run at a time.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import threading
 import time
@@ -163,7 +164,7 @@ def _apply_one(row: InboxEvent) -> tuple[str, AppliedEvent | None]:
         return f"failed: {exc}", None
     try:
         # event_apply's own savepoint undoes a failed event; the batch goes on.
-        result = mirror.event_apply(event=event, payload=_payload(row.body), refresh=False)
+        result = mirror.event_apply(event=event, payload=json.loads(row.body), refresh=False)
     except (OperationalError, InterfaceError):
         raise  # the database itself failed: the whole batch rolls back and is retried
     except Exception as exc:
@@ -185,12 +186,6 @@ def _rooms_refresh(room_ids: set[int]) -> None:
     now = timezone.now()
     for room in Room.objects.select_for_update().filter(pk__in=room_ids).order_by("pk"):
         mirror.room_refresh(room=room, now=now)
-
-
-def _payload(body: str) -> dict:
-    import json
-
-    return json.loads(body)
 
 
 def _after_apply(events: list[AppliedEvent]) -> None:

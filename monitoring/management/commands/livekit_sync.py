@@ -40,7 +40,7 @@ class Command(BaseCommand):
         if options["once"]:
             result = reconcile_once()
             expired = restrictions_expire_due()
-            realtime.pushes_wait_idle()
+            realtime.pushes_flush()
             if not result.ran:
                 self.stdout.write("Another process is reconciling; nothing done.")
                 return
@@ -78,5 +78,5 @@ class Command(BaseCommand):
             settings.ROOMWATCH_WATCH_POLL_SECONDS,
         )
         run_forever(stop=stop, interval=interval)
-        realtime.pushes_wait_idle()
+        realtime.pushes_flush()
         logger.info("livekit_sync: stopped")
